@@ -1,0 +1,64 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { ConfigError, loadConfig } from './config.js';
+import { Herald } from './server.js';
+
+const USAGE = `usage:
+  herald serve [--port N] [--host H] [--redis-url URL] [--log-level L]
+  herald token --sub ID [--room R|*] [--role broadcaster|viewer|peer|admin ...] [--ttl 1h]`;
+
+async function serve(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      port: { type: 'string' },
+      host: { type: 'string' },
+      'redis-url': { type: 'string' },
+      'log-level': { type: 'string' },
+    },
+  });
+  const config = loadConfig({
+    port: values.port,
+    host: values.host,
+    redisUrl: values['redis-url'],
+    logLevel: values['log-level'],
+  });
+  const herald = new Herald(config);
+  const port = await herald.start();
+  const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
+  console.log(`herald listening on http://${shown}:${port}`);
+
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    herald.log.info({ signal }, 'draining');
+    herald.stop().then(
+      () => process.exit(0),
+      (err) => {
+        herald.log.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+async function main(argv: string[]): Promise<void> {
+  const [command, ...rest] = argv;
+  if (command === 'serve') return serve(rest);
+  console.error(USAGE);
+  process.exit(command ? 2 : 0);
+}
+
+main(process.argv.slice(2)).catch((err) => {
+  if (err instanceof ConfigError || err?.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') {
+    console.error(`herald: ${err.message}`);
+  } else if (err?.code === 'EADDRINUSE') {
+    console.error(`herald: port ${err.port} is already in use (set PORT or --port)`);
+  } else {
+    console.error('herald: failed to start:', err);
+  }
+  process.exit(1);
+});

@@ -1,0 +1,64 @@
+import { randomUUID } from 'node:crypto';
+import { Room, checkAdmission } from '../core/room.js';
+import type { LeaveReason, Member, PeerEvent } from '../core/types.js';
+import type { Cluster, ClusterListener, RoomSummary } from './cluster.js';
+
+/** The embedded default: one process, every room and peer in local maps. */
+export class MemoryCluster implements Cluster {
+  readonly instanceId = `mem-${randomUUID().slice(0, 8)}`;
+  readonly healthy = true;
+  private readonly rooms = new Map<string, Room>();
+  private listener!: ClusterListener;
+
+  async start(listener: ClusterListener): Promise<void> {
+    this.listener = listener;
+  }
+
+  async stop(): Promise<void> {
+    this.rooms.clear();
+  }
+
+  async join(roomId: string, member: Member, maxPeers: number): Promise<Room> {
+    let room = this.rooms.get(roomId);
+    checkAdmission(room, member, maxPeers);
+    if (!room) {
+      room = new Room(roomId);
+      this.rooms.set(roomId, room);
+    }
+    room.put(member);
+    this.listener.memberJoined(room, member);
+    return room;
+  }
+
+  async leave(roomId: string, peerId: string, reason: LeaveReason): Promise<Member | undefined> {
+    const room = this.rooms.get(roomId);
+    const gone = room?.remove(peerId);
+    if (!room || !gone) return undefined;
+    if (room.size === 0) this.rooms.delete(roomId);
+    this.listener.memberLeft(room, gone, reason);
+    return gone;
+  }
+
+  room(roomId: string): Room | undefined {
+    return this.rooms.get(roomId);
+  }
+
+  send(to: Member, event: PeerEvent): void {
+    this.listener.deliver(to.peerId, event);
+  }
+
+  async claimPeer(): Promise<void> {}
+  async releasePeer(): Promise<void> {}
+
+  async listRooms(): Promise<RoomSummary[]> {
+    return [...this.rooms.values()].map((r) => ({
+      id: r.id,
+      members: r.size,
+      broadcaster: r.broadcaster?.peerId ?? null,
+    }));
+  }
+
+  async roomMembers(roomId: string): Promise<Member[] | undefined> {
+    return this.rooms.get(roomId)?.members();
+  }
+}

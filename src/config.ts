@@ -1,0 +1,106 @@
+import { z } from 'zod';
+
+const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
+const list = z
+  .string()
+  .transform((s) => s.split(',').map((x) => x.trim()).filter(Boolean));
+
+const iceServer = z.object({
+  urls: z.union([z.string(), z.array(z.string()).min(1)]),
+  username: z.string().optional(),
+  credential: z.string().optional(),
+});
+const iceServers = z.string().transform((s, ctx) => {
+  try {
+    return z.array(iceServer).parse(JSON.parse(s));
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be a JSON array of RTCIceServer objects' });
+    return z.NEVER;
+  }
+});
+
+/**
+ * Every setting, its environment variable and its default. Flags (camelCase keys) win over
+ * the environment; anything invalid stops the start with one line naming the setting.
+ */
+const schema = z.object({
+  port: int(0, 65535).default(9800),
+  host: z.string().min(1).default('0.0.0.0'),
+  logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  redisUrl: z.string().url().optional(),
+  redisPrefix: z.string().min(1).default('herald'),
+  secret: z.string().min(16, 'must be at least 16 characters').optional(),
+  allowedOrigins: list.optional(),
+  iceServers: iceServers.optional(),
+  turnSecret: z.string().min(1).optional(),
+  turnUrls: list.optional(),
+  turnTtlSeconds: int(60).default(86400),
+  trustProxy: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').default(false),
+  maxFrameBytes: int(256, 16 * 1024 * 1024).default(64 * 1024),
+  heartbeatMs: int(50).default(15000),
+  joinTimeoutMs: int(0).default(30000),
+  resumeGraceMs: int(0).default(15000),
+  resumeQueueMax: int(1).default(256),
+  maxPeersPerRoom: int(0).default(0),
+  maxRoomsPerConnection: int(0).default(16),
+  maxConnectionsPerIp: int(0).default(0),
+  rateBurst: int(1).default(200),
+  ratePerSecond: int(1).default(100),
+  drainGraceMs: int(0).default(1000),
+  drainDeadlineMs: int(0).default(10000),
+});
+
+export type Config = z.infer<typeof schema>;
+
+/** Environment variable for each setting (DESIGN.md §2 fixes the first ones). */
+export const ENV_NAMES: Record<keyof Config, string> = {
+  port: 'PORT',
+  host: 'HOST',
+  logLevel: 'LOG_LEVEL',
+  redisUrl: 'REDIS_URL',
+  redisPrefix: 'HERALD_REDIS_PREFIX',
+  secret: 'HERALD_SECRET',
+  allowedOrigins: 'HERALD_ALLOWED_ORIGINS',
+  iceServers: 'HERALD_ICE_SERVERS',
+  turnSecret: 'TURN_SECRET',
+  turnUrls: 'TURN_URLS',
+  turnTtlSeconds: 'TURN_TTL_SECONDS',
+  trustProxy: 'HERALD_TRUST_PROXY',
+  maxFrameBytes: 'HERALD_MAX_FRAME_BYTES',
+  heartbeatMs: 'HERALD_HEARTBEAT_MS',
+  joinTimeoutMs: 'HERALD_JOIN_TIMEOUT_MS',
+  resumeGraceMs: 'HERALD_RESUME_GRACE_MS',
+  resumeQueueMax: 'HERALD_RESUME_QUEUE_MAX',
+  maxPeersPerRoom: 'HERALD_MAX_PEERS_PER_ROOM',
+  maxRoomsPerConnection: 'HERALD_MAX_ROOMS_PER_CONNECTION',
+  maxConnectionsPerIp: 'HERALD_MAX_CONNECTIONS_PER_IP',
+  rateBurst: 'HERALD_RATE_BURST',
+  ratePerSecond: 'HERALD_RATE_PER_SECOND',
+  drainGraceMs: 'HERALD_DRAIN_GRACE_MS',
+  drainDeadlineMs: 'HERALD_DRAIN_DEADLINE_MS',
+};
+
+export class ConfigError extends Error {}
+
+type Input = Partial<Record<keyof Config, unknown>>;
+
+/** Builds the config from the environment, overridden by `overrides` (flags or tests). */
+export function loadConfig(overrides: Input = {}, env: NodeJS.ProcessEnv = process.env): Config {
+  const input: Input = {};
+  for (const key of Object.keys(ENV_NAMES) as (keyof Config)[]) {
+    const fromEnv = env[ENV_NAMES[key]];
+    if (fromEnv !== undefined && fromEnv !== '') input[key] = fromEnv;
+    if (overrides[key] !== undefined) input[key] = overrides[key];
+  }
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issue.path[0] as keyof Config;
+    throw new ConfigError(`invalid setting ${ENV_NAMES[key] ?? String(key)} (${String(input[key])}): ${issue.message}`);
+  }
+  const config = parsed.data;
+  if (config.turnSecret && !config.turnUrls?.length) {
+    throw new ConfigError('invalid setting TURN_URLS: required when TURN_SECRET is set');
+  }
+  return config;
+}

@@ -1,0 +1,25 @@
+/** The stable error codes of DESIGN.md §5. Both protocols report these. */
+export const ERROR_CODES = [
+  'bad-request',
+  'unauthorized',
+  'forbidden',
+  'not-found',
+  'conflict',
+  'room-full',
+  'rate-limited',
+  'too-large',
+  'unavailable',
+] as const;
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+export class HeraldError extends Error {
+  constructor(
+    readonly code: ErrorCode,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HeraldError';
+  }
+}
+
+export const isHeraldError = (e: unknown): e is HeraldError => e instanceof HeraldError;

@@ -1,0 +1,300 @@
+import { randomBytes } from 'node:crypto';
+import type { Cluster, ClusterListener } from '../cluster/cluster.js';
+import { HeraldError } from './errors.js';
+import type { Room } from './room.js';
+import { maySignal, type LeaveReason, type Member, type Payload, type PeerEvent, type Protocol, type Role, type Session } from './types.js';
+
+export interface HubOptions {
+  /** 0 = no cap. */
+  maxPeersPerRoom: number;
+  /** 0 = no cap. */
+  maxRoomsPerPeer: number;
+  /** How long a dropped resumable peer keeps its rooms. */
+  resumeGraceMs: number;
+  /** How many events wait for a detached peer before senders are told `expired`. */
+  resumeQueueMax: number;
+}
+
+/** Hooks the observability layer listens to; the core itself does no I/O. */
+export interface HubObserver {
+  joined?(member: Member): void;
+  left?(member: Member, reason: LeaveReason): void;
+  relayed?(payload: Payload): void;
+}
+
+interface Detached {
+  timer: NodeJS.Timeout;
+  queue: PeerEvent[];
+}
+
+/** One peer id held by this instance: connected (session) or waiting to resume (detached). */
+interface PeerState {
+  readonly id: string;
+  readonly identity: string | undefined;
+  protocol: Protocol;
+  session: Session | undefined;
+  detached: Detached | undefined;
+  /** Rooms this peer is in, and its role in each. */
+  readonly rooms: Map<string, Role>;
+  readonly resumeToken: string;
+}
+
+export interface Connected {
+  peerId: string;
+  resumeToken: string;
+  /** Rooms kept from before (resume or replace-on-reconnect). */
+  rooms: Map<string, Role>;
+}
+
+/**
+ * The core: peers, rooms and the rules between them (join, leave, who may signal whom,
+ * resume). Sessions come in from protocol adapters; rooms and delivery go out through the
+ * cluster, and membership changes come back from the cluster on every instance involved,
+ * so each instance tells only its own peers.
+ */
+export class Hub implements ClusterListener {
+  private readonly peers = new Map<string, PeerState>();
+  private readonly byResumeToken = new Map<string, PeerState>();
+
+  constructor(
+    readonly cluster: Cluster,
+    readonly options: HubOptions,
+    private readonly observer: HubObserver = {},
+  ) {}
+
+  get instanceId(): string {
+    return this.cluster.instanceId;
+  }
+
+  get peerCount(): number {
+    return this.peers.size;
+  }
+
+  /**
+   * Binds `peerId` to a new session. A peer id already held here is taken over
+   * (replace-on-reconnect): its old session is closed with 4000 and its rooms carry over.
+   * Another identity may never take a held id.
+   */
+  async connect(peerId: string, session: Session, identity?: string): Promise<Connected> {
+    const existing = this.peers.get(peerId);
+    if (existing) {
+      if (existing.identity !== identity) {
+        throw new HeraldError('conflict', `peer id ${peerId} belongs to another identity`);
+      }
+      this.expireQueue(existing);
+      this.attach(existing, session);
+      return { peerId, resumeToken: existing.resumeToken, rooms: existing.rooms };
+    }
+    const state: PeerState = {
+      id: peerId,
+      identity,
+      protocol: session.protocol,
+      session,
+      detached: undefined,
+      rooms: new Map(),
+      resumeToken: randomBytes(18).toString('base64url'),
+    };
+    this.peers.set(peerId, state);
+    this.byResumeToken.set(state.resumeToken, state);
+    await this.cluster.claimPeer(peerId);
+    return { peerId, resumeToken: state.resumeToken, rooms: state.rooms };
+  }
+
+  /** Restores a peer from its resume token; queued events are delivered in order. */
+  resume(resumeToken: string, session: Session, identity?: string): Connected | undefined {
+    const state = this.byResumeToken.get(resumeToken);
+    if (!state || state.identity !== identity) return undefined;
+    const queued = state.detached?.queue ?? [];
+    this.attach(state, session);
+    for (const event of queued) session.deliver(event);
+    return { peerId: state.id, resumeToken, rooms: state.rooms };
+  }
+
+  /**
+   * A session ended. A resumable peer with rooms waits `resumeGraceMs` for its resume
+   * token; anything else leaves its rooms now. A session that was already replaced is ignored.
+   */
+  disconnect(peerId: string, session: Session, resumable: boolean, reason: LeaveReason = 'closed'): void {
+    const state = this.peers.get(peerId);
+    if (!state || state.session !== session) return;
+    state.session = undefined;
+    if (resumable && this.options.resumeGraceMs > 0 && state.rooms.size > 0) {
+      const timer = setTimeout(() => this.graceExpired(state), this.options.resumeGraceMs);
+      timer.unref();
+      state.detached = { timer, queue: [] };
+      return;
+    }
+    void this.forget(state, reason);
+  }
+
+  async join(peerId: string, roomId: string, role: Role): Promise<Room> {
+    const state = this.requirePeer(peerId);
+    const { maxRoomsPerPeer, maxPeersPerRoom } = this.options;
+    if (maxRoomsPerPeer > 0 && !state.rooms.has(roomId) && state.rooms.size >= maxRoomsPerPeer) {
+      throw new HeraldError('forbidden', `a connection may join at most ${maxRoomsPerPeer} rooms`);
+    }
+    const member: Member = {
+      peerId,
+      role,
+      protocol: state.protocol,
+      instanceId: this.instanceId,
+      identity: state.identity,
+      joinedAt: Date.now(),
+    };
+    const room = await this.cluster.join(roomId, member, maxPeersPerRoom);
+    if (this.peers.get(peerId) !== state) {
+      // The peer went away while the join was in flight: undo it.
+      await this.cluster.leave(roomId, peerId, 'closed');
+      throw new HeraldError('not-found', `peer ${peerId} is gone`);
+    }
+    state.rooms.set(roomId, role);
+    return room;
+  }
+
+  async leave(peerId: string, roomId: string, reason: LeaveReason = 'left'): Promise<boolean> {
+    const state = this.peers.get(peerId);
+    if (!state?.rooms.delete(roomId)) return false;
+    await this.cluster.leave(roomId, peerId, reason);
+    return true;
+  }
+
+  /** Removes a peer from a room on an operator's request; the peer is told. */
+  async kick(roomId: string, peerId: string): Promise<boolean> {
+    return (await this.cluster.leave(roomId, peerId, 'kicked')) !== undefined;
+  }
+
+  /** Relays `payload` from one member of a room to another, if the roles allow it. */
+  signal(fromId: string, roomId: string, toId: string, payload: Payload): void {
+    const { room, from } = this.membership(fromId, roomId);
+    const to = room.get(toId);
+    if (!to) throw new HeraldError('not-found', `peer ${toId} is not in room ${roomId}`);
+    this.relay(room, from, to, payload);
+  }
+
+  /** Relays `payload` to the room's broadcaster (the seed reader's only destination). */
+  signalBroadcaster(fromId: string, roomId: string, payload: Payload): void {
+    const { room, from } = this.membership(fromId, roomId);
+    const to = room.broadcaster;
+    if (!to) throw new HeraldError('not-found', `room ${roomId} has no broadcaster`);
+    this.relay(room, from, to, payload);
+  }
+
+  // ---- ClusterListener: what the cluster reports back, on every instance involved ----
+
+  memberJoined(room: Room, member: Member): void {
+    if (member.instanceId === this.instanceId) this.observer.joined?.(member);
+    const event: PeerEvent = { type: 'peer-joined', room: room.id, member };
+    for (const listener of room.listenersOf(member)) {
+      if (listener.instanceId === this.instanceId) this.deliver(listener.peerId, event);
+    }
+  }
+
+  memberLeft(room: Room, member: Member, reason: LeaveReason): void {
+    if (member.instanceId === this.instanceId) {
+      this.observer.left?.(member, reason);
+      // A leave this peer did not ask for (kick, instance takeover): tell it.
+      const state = this.peers.get(member.peerId);
+      if (state?.rooms.delete(room.id)) this.deliver(member.peerId, { type: 'removed', room: room.id, reason });
+    }
+    const event: PeerEvent = { type: 'peer-left', room: room.id, member, reason };
+    for (const listener of room.listenersOf(member)) {
+      if (listener.instanceId === this.instanceId) this.deliver(listener.peerId, event);
+    }
+  }
+
+  deliver(peerId: string, event: PeerEvent): void {
+    const state = this.peers.get(peerId);
+    if (!state) return;
+    if (state.session) {
+      state.session.deliver(event);
+      return;
+    }
+    const detached = state.detached;
+    if (!detached) return;
+    if (detached.queue.length < this.options.resumeQueueMax) detached.queue.push(event);
+    else if (event.type === 'signal') this.bounceExpired(event.room, event.from, peerId);
+  }
+
+  peerTaken(peerId: string): void {
+    const state = this.peers.get(peerId);
+    if (!state) return;
+    this.peers.delete(peerId);
+    this.byResumeToken.delete(state.resumeToken);
+    if (state.detached) clearTimeout(state.detached.timer);
+    state.session?.close(4000, 'replaced');
+  }
+
+  /** Closes every session (shutdown). Sessions report back through `disconnect`. */
+  closeAll(code: number, reason: string): void {
+    for (const state of this.peers.values()) state.session?.close(code, reason);
+  }
+
+  // ---- internals ----
+
+  private relay(room: Room, from: Member, to: Member, payload: Payload): void {
+    if (!maySignal(from.role, to.role)) {
+      throw new HeraldError('forbidden', `a ${from.role} may not signal a ${to.role}`);
+    }
+    this.observer.relayed?.(payload);
+    this.cluster.send(to, { type: 'signal', room: room.id, from: from.peerId, fromRole: from.role, payload });
+  }
+
+  private membership(peerId: string, roomId: string): { room: Room; from: Member } {
+    const room = this.cluster.room(roomId);
+    const from = room?.get(peerId);
+    if (!room || !from) throw new HeraldError('forbidden', `not a member of room ${roomId}`);
+    return { room, from };
+  }
+
+  private requirePeer(peerId: string): PeerState {
+    const state = this.peers.get(peerId);
+    if (!state) throw new HeraldError('not-found', `peer ${peerId} is not connected`);
+    return state;
+  }
+
+  private attach(state: PeerState, session: Session): void {
+    const previous = state.session;
+    if (state.detached) clearTimeout(state.detached.timer);
+    state.detached = undefined;
+    state.session = session;
+    state.protocol = session.protocol;
+    if (previous && previous !== session) previous.close(4000, 'replaced');
+  }
+
+  private graceExpired(state: PeerState): void {
+    if (this.peers.get(state.id) !== state || state.session) return;
+    this.expireQueue(state);
+    void this.forget(state, 'timeout');
+  }
+
+  /** Tells the senders of queued signals that they will never be delivered. */
+  private expireQueue(state: PeerState): void {
+    const queue = state.detached?.queue;
+    if (!queue?.length) return;
+    const told = new Set<string>();
+    for (const event of queue) {
+      if (event.type !== 'signal') continue;
+      const key = `${event.room}\n${event.from}`;
+      if (told.has(key)) continue;
+      told.add(key);
+      this.bounceExpired(event.room, event.from, state.id);
+    }
+    queue.length = 0;
+  }
+
+  private bounceExpired(roomId: string, senderId: string, to: string): void {
+    const sender = this.cluster.room(roomId)?.get(senderId);
+    if (sender) this.cluster.send(sender, { type: 'expired', room: roomId, to });
+  }
+
+  private async forget(state: PeerState, reason: LeaveReason): Promise<void> {
+    if (this.peers.get(state.id) !== state) return;
+    this.peers.delete(state.id);
+    this.byResumeToken.delete(state.resumeToken);
+    if (state.detached) clearTimeout(state.detached.timer);
+    const rooms = [...state.rooms.keys()];
+    state.rooms.clear();
+    await Promise.all(rooms.map((roomId) => this.cluster.leave(roomId, state.id, reason)));
+    await this.cluster.releasePeer(state.id);
+  }
+}

@@ -1,0 +1,69 @@
+/**
+ * The core's vocabulary. Nothing here knows about sockets, wire formats or Redis:
+ * protocol adapters translate to and from these shapes, and clusters carry them.
+ */
+
+export type Role = 'broadcaster' | 'viewer' | 'peer';
+export const ROLES: readonly Role[] = ['broadcaster', 'viewer', 'peer'];
+
+export type Protocol = 'seed' | 'json';
+
+/** One peer's membership of one room, as every instance sees it. */
+export interface Member {
+  peerId: string;
+  role: Role;
+  protocol: Protocol;
+  /** The instance whose socket (or resume grace) holds this peer. */
+  instanceId: string;
+  /** Authenticated identity (token `sub`), if any. */
+  identity?: string;
+  joinedAt: number;
+}
+
+/**
+ * What travels in a signal. It is opaque to the core. Each protocol keeps its own form so
+ * that a seed-to-seed or json-to-json relay is passed through untouched; only a mixed pair
+ * is translated, by the receiving adapter.
+ */
+export type Payload =
+  | { kind: 'seed'; type: string; value: string }
+  | { kind: 'json'; data: unknown };
+
+export type LeaveReason =
+  | 'left'        // asked to leave
+  | 'closed'      // socket closed, no resume possible
+  | 'timeout'     // heartbeat or resume grace ran out
+  | 'kicked'      // admin removed it
+  | 'unbound'     // seed reader unbound because its sender left
+  | 'instance-lost'; // the instance holding it died
+
+/** Everything the core may push to one connected peer. */
+export type PeerEvent =
+  | { type: 'signal'; room: string; from: string; fromRole: Role; payload: Payload }
+  | { type: 'peer-joined'; room: string; member: Member }
+  | { type: 'peer-left'; room: string; member: Member; reason: LeaveReason }
+  /** Signals this peer sent to `to` were dropped: `to` never came back. */
+  | { type: 'expired'; room: string; to: string }
+  /** Room notice pushed to the peer itself: it was removed. */
+  | { type: 'removed'; room: string; reason: LeaveReason };
+
+/** A connected peer as the core sees it: somewhere to push events, something to close. */
+export interface Session {
+  readonly protocol: Protocol;
+  deliver(event: PeerEvent): void;
+  /** The core ends this session (replaced, kicked, draining). */
+  close(code: number, reason: string): void;
+}
+
+/** Who may signal whom: the rule DESIGN.md §5 gives for each pair of roles. */
+export function maySignal(from: Role, to: Role): boolean {
+  if (from === 'peer') return to === 'peer';
+  if (from === 'viewer') return to === 'broadcaster';
+  return to === 'viewer';
+}
+
+/** Who hears that `subject` joined or left: the members it may talk to. */
+export function hears(listener: Role, subject: Role): boolean {
+  if (subject === 'broadcaster') return listener === 'viewer';
+  return maySignal(subject, listener);
+}

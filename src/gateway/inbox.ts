@@ -1,0 +1,34 @@
+/**
+ * Keeps one connection's messages in arrival order when some of them need async work
+ * (joining a room goes through the cluster). Synchronous handling, the common case, costs
+ * no promise and no queueing.
+ */
+export class Inbox {
+  private backlog: string[] = [];
+  private busy = false;
+
+  constructor(private readonly handle: (message: string) => void | Promise<void>) {}
+
+  push(message: string): void {
+    if (this.busy) {
+      this.backlog.push(message);
+      return;
+    }
+    const pending = this.handle(message);
+    if (pending) void this.waitFor(pending);
+  }
+
+  /** Holds later messages until `work` settles (used while a connection is opening). */
+  async waitFor(work: Promise<unknown>): Promise<void> {
+    this.busy = true;
+    try {
+      await work;
+      while (this.backlog.length > 0) {
+        const next = this.handle(this.backlog.shift()!);
+        if (next) await next;
+      }
+    } finally {
+      this.busy = false;
+    }
+  }
+}

@@ -1,0 +1,181 @@
+import type { WebSocket } from 'ws';
+import { isHeraldError } from '../core/errors.js';
+import type { Hub } from '../core/hub.js';
+import type { PeerEvent, Session } from '../core/types.js';
+import type { Logger } from '../observability/logger.js';
+import { Inbox } from './inbox.js';
+import { toSeed } from './translate.js';
+
+/**
+ * The article's pipe protocol (DESIGN.md §4) as a thin translator onto the core.
+ * A sender is the broadcaster of room `<roomId>`; a reader is a viewer with id `<userId>`.
+ * Frames are `type|target|value`; the server rewrites the target to the other side's id.
+ */
+
+export type SeedRole = 'sender' | 'reader';
+
+/** Close codes of the seed protocol, documented in docs/protocol.md. */
+export const SEED_CLOSE = {
+  badPath: 1008,
+  unsupportedData: 1003,
+  tooBig: 1009,
+  shutdown: 1001,
+  replaced: 4000,
+  kicked: 4001,
+  conflict: 4009,
+} as const;
+
+const SENDER_PREFIX = 'sender/';
+
+/** Parses `/webrtc/<role>/<id>[?query]`; returns a reason string when the path is bad. */
+export function parseSeedPath(pathname: string): { role: SeedRole; id: string } | string {
+  const parts = pathname.split('/');
+  // ['', 'webrtc', role, id]
+  if (parts.length !== 4 || parts[1] !== 'webrtc') return 'expected /webrtc/sender/<roomId> or /webrtc/reader/<userId>';
+  const role = parts[2];
+  if (role !== 'sender' && role !== 'reader') return `unknown role "${role}"`;
+  let id: string;
+  try {
+    id = decodeURIComponent(parts[3]!);
+  } catch {
+    return 'id is not valid percent-encoding';
+  }
+  if (!id) return 'missing id';
+  if (id.length > 128) return 'id longer than 128 characters';
+  return { role, id };
+}
+
+export class SeedConnection implements Session {
+  readonly protocol = 'seed' as const;
+  readonly peerId: string;
+  /** The room this connection is bound to: the sender's own room, or the reader's join. */
+  private room: string | undefined;
+  private readonly inbox = new Inbox((frame) => this.handle(frame));
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly hub: Hub,
+    readonly role: SeedRole,
+    readonly id: string,
+    private readonly log: Logger,
+    private readonly identity?: string,
+  ) {
+    // Reader ids come from one path segment, so they never contain '/': no clash.
+    this.peerId = role === 'sender' ? SENDER_PREFIX + id : id;
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return this.close(SEED_CLOSE.unsupportedData, 'binary frames are not supported');
+      this.inbox.push(data.toString());
+    });
+    ws.on('close', () => this.hub.disconnect(this.peerId, this, false));
+    void this.inbox.waitFor(this.open());
+  }
+
+  private async open(): Promise<void> {
+    try {
+      const { rooms } = await this.hub.connect(this.peerId, this, this.identity);
+      if (this.role === 'sender') {
+        const room = await this.hub.join(this.peerId, this.id, 'broadcaster');
+        this.room = this.id;
+        // Readers already waiting in the room are announced as if they had just joined.
+        for (const viewer of room.viewers.values()) this.send(`join|${viewer.peerId}`);
+      } else {
+        this.room = rooms.keys().next().value; // a replaced reader keeps its binding
+      }
+    } catch (err) {
+      const code = isHeraldError(err) && err.code === 'conflict' ? SEED_CLOSE.conflict : 1011;
+      this.fail(err);
+      this.close(code, isHeraldError(err) ? err.message : 'internal error');
+    }
+  }
+
+  deliver(event: PeerEvent): void {
+    switch (event.type) {
+      case 'signal': {
+        const { type, value } = toSeed(event.payload);
+        // Senders see the reader's id; readers see the room id (the article's rewrite).
+        const target = this.role === 'sender' ? event.from : event.room;
+        this.send(`${type}|${target}|${value}`);
+        return;
+      }
+      case 'peer-joined':
+        if (this.role === 'sender' && event.member.role === 'viewer') this.send(`join|${event.member.peerId}`);
+        return;
+      case 'peer-left':
+        if (this.role === 'sender') this.send(`leave|${event.member.peerId}`);
+        else if (event.member.role === 'broadcaster' && this.room === event.room) this.unbind('unbound');
+        return;
+      case 'removed':
+        if (this.role === 'sender') this.close(SEED_CLOSE.kicked, 'removed from the room');
+        else if (this.room === event.room) {
+          this.room = undefined;
+          this.send('leaveline');
+        }
+        return;
+      case 'expired':
+        this.send(`error|expired|messages to ${event.to} were not delivered`);
+        return;
+    }
+  }
+
+  close(code: number, reason: string): void {
+    this.ws.close(code, reason);
+  }
+
+  private handle(frame: string): void | Promise<void> {
+    const bar1 = frame.indexOf('|');
+    if (bar1 <= 0) return this.error('bad-frame', 'expected type|target|value');
+    const bar2 = frame.indexOf('|', bar1 + 1);
+    const type = frame.slice(0, bar1);
+    const target = frame.slice(bar1 + 1, bar2 < 0 ? undefined : bar2);
+    if (!target) return this.error('bad-frame', 'missing target');
+    if (this.role === 'reader' && type === 'join') return this.join(target);
+    if (bar2 < 0) return this.error('bad-frame', 'expected type|target|value');
+    const payload = { kind: 'seed' as const, type, value: frame.slice(bar2 + 1) };
+    try {
+      if (this.role === 'sender') {
+        this.hub.signal(this.peerId, this.id, target, payload);
+      } else {
+        if (this.room !== target) return this.error('not-joined', `send join|${target} first`);
+        this.hub.signalBroadcaster(this.peerId, target, payload);
+      }
+    } catch (err) {
+      this.fail(err, this.role === 'sender' ? 'no-such-peer' : 'no-sender');
+    }
+  }
+
+  private async join(roomId: string): Promise<void> {
+    try {
+      if (this.room && this.room !== roomId) await this.hub.leave(this.peerId, this.room);
+      this.room = undefined;
+      await this.hub.join(this.peerId, roomId, 'viewer');
+      this.room = roomId;
+    } catch (err) {
+      this.fail(err);
+    }
+  }
+
+  /** The room's sender left: the article sends `leaveline` and unbinds the reader. */
+  private unbind(reason: 'unbound'): void {
+    const room = this.room!;
+    this.room = undefined;
+    this.send('leaveline');
+    void this.hub.leave(this.peerId, room, reason);
+  }
+
+  private fail(err: unknown, notFoundCode = 'no-such-peer'): void {
+    if (!isHeraldError(err)) {
+      this.log.error({ err, peer: this.peerId }, 'seed connection failed');
+      return this.error('internal', 'internal error');
+    }
+    this.error(err.code === 'not-found' ? notFoundCode : err.code, err.message);
+  }
+
+  private error(code: string, message: string): void {
+    this.send(`error|${code}|${message}`);
+  }
+
+  private send(frame: string): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(frame);
+  }
+}
+

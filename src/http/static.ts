@@ -1,0 +1,14 @@
+import { fileURLToPath } from 'node:url';
+import type Koa from 'koa';
+import mount from 'koa-mount';
+import serve from 'koa-static';
+
+/** Package-root folders, found from the compiled file (dist/http/static.js). */
+const publicDir = fileURLToPath(new URL('../../public', import.meta.url));
+const sdkDir = fileURLToPath(new URL('../sdk', import.meta.url));
+
+/** Demo pages from public/, and the bundled browser SDK at /sdk/herald.js. */
+export function staticFiles(app: Koa): void {
+  app.use(mount('/sdk', serve(sdkDir, { maxage: 0 })));
+  app.use(serve(publicDir, { extensions: ['html'] }));
+}
