@@ -56,9 +56,9 @@ export class Herald {
   }
 
   /** Graceful stop: refuse new sockets, close the open ones, stop listening. */
-  async stop(code = 1001, reason = 'server shutting down'): Promise<void> {
+  async stop(reason = 'server shutting down'): Promise<void> {
     this.draining = true;
-    await this.gateway.closeAll(code, reason, this.config.drainDeadlineMs);
+    await this.gateway.closeAll(reason, this.config.drainDeadlineMs);
     this.gateway.stop();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));

@@ -4,7 +4,11 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import type { Config } from '../config.js';
 import type { Hub } from '../core/hub.js';
 import type { Logger } from '../observability/logger.js';
+import { iceServersFor } from '../auth/turn.js';
+import type { Session } from '../core/types.js';
+import { JSON_CLOSE } from '../protocol/json-messages.js';
 import { Heartbeat } from './heartbeat.js';
+import { JsonConnection, type JsonContext } from './json-protocol.js';
 import { SEED_CLOSE, SeedConnection, parseSeedPath } from './seed-protocol.js';
 
 /**
@@ -14,6 +18,9 @@ import { SEED_CLOSE, SeedConnection, parseSeedPath } from './seed-protocol.js';
 export class Gateway {
   private readonly wss: WebSocketServer;
   private readonly heartbeat: Heartbeat;
+  private readonly json: JsonContext;
+  /** Every open protocol connection, so shutdown can close each the way its protocol expects. */
+  private readonly sessions = new Set<Session>();
   private accepting = true;
 
   constructor(
@@ -24,6 +31,13 @@ export class Gateway {
     // ws closes a socket with 1009 itself when a frame exceeds maxPayload.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false });
     this.heartbeat = new Heartbeat(config.heartbeatMs);
+    this.json = {
+      hub,
+      log,
+      heartbeatMs: config.heartbeatMs,
+      maxSignalBytes: config.maxSignalBytes,
+      iceServers: (identity) => iceServersFor(config, identity),
+    };
   }
 
   get connections(): number {
@@ -39,11 +53,17 @@ export class Gateway {
     this.accepting = false;
   }
 
-  /** Closes every socket with `code` and resolves once they are all gone. */
-  async closeAll(code: number, reason: string, deadlineMs: number): Promise<void> {
+  /**
+   * Closes every socket and resolves once they are all gone or `deadlineMs` passed. JSON
+   * clients get `bye {reconnect:true}` and 1012; seed clients, which know no such thing, 1001.
+   */
+  async closeAll(reason: string, deadlineMs: number): Promise<void> {
     this.stopAccepting();
     const open = [...this.wss.clients];
-    for (const ws of open) ws.close(code, reason);
+    for (const session of this.sessions) {
+      session.close(session.protocol === 'json' ? JSON_CLOSE.restart : SEED_CLOSE.shutdown, reason);
+    }
+    for (const ws of open) if (ws.readyState === ws.OPEN) ws.close(SEED_CLOSE.shutdown, reason);
     await Promise.race([
       Promise.all(open.map((ws) => (ws.readyState === ws.CLOSED ? undefined : new Promise((r) => ws.once('close', r))))),
       new Promise((r) => setTimeout(r, deadlineMs).unref()),
@@ -67,13 +87,19 @@ export class Gateway {
   }
 
   private route(ws: WebSocket, url: URL): void {
+    if (url.pathname === '/ws') return this.track(ws, new JsonConnection(ws, this.json));
     const seed = parseSeedPath(url.pathname);
     if (typeof seed === 'string') {
       this.log.debug({ path: url.pathname, reason: seed }, 'bad websocket path');
       ws.close(SEED_CLOSE.badPath, seed);
       return;
     }
-    new SeedConnection(ws, this.hub, seed.role, seed.id, this.log);
+    this.track(ws, new SeedConnection(ws, this.hub, seed.role, seed.id, this.log));
+  }
+
+  private track(ws: WebSocket, session: Session): void {
+    this.sessions.add(session);
+    ws.once('close', () => this.sessions.delete(session));
   }
 }
 

@@ -1,0 +1,199 @@
+import { randomUUID } from 'node:crypto';
+import type { WebSocket } from 'ws';
+import { HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
+import type { Hub } from '../core/hub.js';
+import type { Member, PeerEvent, Session } from '../core/types.js';
+import type { Logger } from '../observability/logger.js';
+import {
+  ClientMessage,
+  JSON_CLOSE,
+  type HelloMessage,
+  type IceServer,
+  type JoinAck,
+  type JoinMessage,
+  type LeaveMessage,
+  type ServerMessage,
+  type SignalMessage,
+  type Welcome,
+} from '../protocol/json-messages.js';
+import { Inbox } from './inbox.js';
+import { toJsonData } from './translate.js';
+
+export interface JsonContext {
+  hub: Hub;
+  log: Logger;
+  heartbeatMs: number;
+  /** Cap on one signal's serialized size, below the frame cap. */
+  maxSignalBytes: number;
+  iceServers(identity: string | undefined): IceServer[];
+}
+
+/** Client close codes that mean "I am leaving for good": no resume grace for those. */
+const FINAL_CLOSE = new Set([1000, 1001]);
+
+/**
+ * Herald's JSON protocol (DESIGN.md §5) as a thin translator onto the core. Requests carry an
+ * `id` and get exactly one `ack` or `error`; pushes (`signal`, `peer-joined`, ...) carry none.
+ */
+export class JsonConnection implements Session {
+  readonly protocol = 'json' as const;
+  peerId: string | undefined;
+  private readonly inbox = new Inbox((text) => this.handle(text));
+  private closedByServer = false;
+
+  constructor(
+    private readonly ws: WebSocket,
+    private readonly ctx: JsonContext,
+    private readonly identity?: string,
+  ) {
+    ws.on('message', (data, isBinary) => {
+      if (isBinary) return this.error(undefined, 'bad-request', 'binary frames are not supported');
+      this.inbox.push(data.toString());
+    });
+    ws.on('close', (code) => {
+      if (!this.peerId) return;
+      const resumable = this.closedByServer || !FINAL_CLOSE.has(code);
+      this.ctx.hub.disconnect(this.peerId, this, resumable);
+    });
+  }
+
+  // ---- Session: the core pushes ----
+
+  deliver(event: PeerEvent): void {
+    switch (event.type) {
+      case 'signal':
+        return this.send({ type: 'signal', room: event.room, from: event.from, data: toJsonData(event.payload) });
+      case 'peer-joined':
+        return this.send({ type: 'peer-joined', room: event.room, peer: info(event.member) });
+      case 'peer-left':
+        return this.send({ type: 'peer-left', room: event.room, peer: info(event.member), reason: event.reason });
+      case 'expired':
+        return this.send({ type: 'expired', room: event.room, to: event.to });
+      case 'removed':
+        return this.send({ type: 'removed', room: event.room, reason: event.reason });
+    }
+  }
+
+  close(code: number, reason: string): void {
+    this.closedByServer = true;
+    if (code === JSON_CLOSE.restart) this.send({ type: 'bye', reason, reconnect: true });
+    this.ws.close(code, reason);
+  }
+
+  // ---- requests ----
+
+  private handle(text: string): void | Promise<void> {
+    let raw: unknown;
+    try {
+      raw = JSON.parse(text);
+    } catch {
+      return this.error(undefined, 'bad-request', 'not JSON');
+    }
+    const parsed = ClientMessage.safeParse(raw);
+    const id = requestId(raw);
+    if (!parsed.success) {
+      const issue = parsed.error.issues[0]!;
+      return this.error(id, 'bad-request', `${issue.path.join('.') || 'message'}: ${issue.message}`);
+    }
+    const msg = parsed.data;
+    if (msg.type === 'hello') return this.run(msg.id, () => this.hello(msg));
+    if (!this.peerId) return this.error(id, 'bad-request', 'send hello first');
+    switch (msg.type) {
+      case 'signal':
+        return this.signal(msg, text.length);
+      case 'join':
+        return this.run(msg.id, () => this.join(msg));
+      case 'leave':
+        return this.run(msg.id, () => this.leave(msg));
+    }
+  }
+
+  private async hello(msg: HelloMessage): Promise<Welcome> {
+    if (this.peerId) throw new HeraldError('conflict', 'hello was already said on this connection');
+    const { hub } = this.ctx;
+    let connected = msg.resumeToken ? hub.resume(msg.resumeToken, this, this.identity) : undefined;
+    if (msg.resumeToken && !connected && !msg.peerId) {
+      throw new HeraldError('not-found', 'resume token unknown or expired; say hello without it');
+    }
+    const resumed = connected !== undefined;
+    connected ??= await hub.connect(msg.peerId ?? randomUUID(), this, this.identity);
+    this.peerId = connected.peerId;
+    return {
+      type: 'ack',
+      id: msg.id,
+      peerId: connected.peerId,
+      resumeToken: connected.resumeToken,
+      resumed,
+      rooms: [...connected.rooms].map(([room, role]) => ({ room, role })),
+      iceServers: this.ctx.iceServers(this.identity),
+      heartbeatMs: this.ctx.heartbeatMs,
+    };
+  }
+
+  private async join(msg: JoinMessage): Promise<JoinAck> {
+    const room = await this.ctx.hub.join(this.peerId!, msg.room, msg.role);
+    const members = msg.role === 'peer' ? [...room.peers.values()] : msg.role === 'viewer' ? (room.broadcaster ? [room.broadcaster] : []) : [...room.viewers.values()];
+    return {
+      type: 'ack',
+      id: msg.id,
+      room: msg.room,
+      role: msg.role,
+      members: members.filter((m) => m.peerId !== this.peerId).map(info),
+      counts: { broadcaster: room.broadcaster !== undefined, viewers: room.viewers.size, peers: room.peers.size },
+    };
+  }
+
+  private async leave(msg: LeaveMessage): Promise<ServerMessage> {
+    if (!(await this.ctx.hub.leave(this.peerId!, msg.room))) {
+      throw new HeraldError('not-found', `not a member of room ${msg.room}`);
+    }
+    return { type: 'ack', id: msg.id, room: msg.room };
+  }
+
+  /** The hot path: synchronous, no promise, `data` forwarded without being inspected. */
+  private signal(msg: SignalMessage, size: number): void {
+    if (size > this.ctx.maxSignalBytes) {
+      return this.error(msg.id, 'too-large', `signal is ${size} bytes; the limit is ${this.ctx.maxSignalBytes}`);
+    }
+    try {
+      this.ctx.hub.signal(this.peerId!, msg.room, msg.to, { kind: 'json', data: msg.data });
+      if (msg.id !== undefined) this.send({ type: 'ack', id: msg.id });
+    } catch (err) {
+      this.fail(msg.id, err);
+    }
+  }
+
+  /** Runs an async request and answers it with exactly one ack or error. */
+  private async run(id: number, work: () => Promise<ServerMessage>): Promise<void> {
+    try {
+      this.send(await work());
+    } catch (err) {
+      this.fail(id, err);
+    }
+  }
+
+  private fail(id: number | undefined, err: unknown): void {
+    if (isHeraldError(err)) return this.error(id, err.code, err.message);
+    this.ctx.log.error({ err, peer: this.peerId }, 'json request failed');
+    this.error(id, 'unavailable', 'internal error');
+  }
+
+  private error(id: number | undefined, code: ErrorCode, message: string): void {
+    this.send(id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message });
+  }
+
+  private send(msg: ServerMessage): void {
+    if (this.ws.readyState === this.ws.OPEN) this.ws.send(JSON.stringify(msg));
+  }
+}
+
+function info(member: Member) {
+  return { id: member.peerId, role: member.role };
+}
+
+/** The request id of a message that failed validation, when one can be read off it. */
+function requestId(raw: unknown): number | undefined {
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) return undefined;
+  const id = (raw as { id?: unknown }).id;
+  return typeof id === 'number' && Number.isSafeInteger(id) && id >= 0 ? id : undefined;
+}

@@ -1,0 +1,104 @@
+import { z } from 'zod';
+import { ERROR_CODES } from '../core/errors.js';
+import { ROLES } from '../core/types.js';
+
+/**
+ * Herald's JSON protocol v1: the one source of truth. The server validates every incoming
+ * message with these schemas; the browser SDK imports the derived types.
+ */
+
+const noControl = /^[^\u0000-\u001f\u007f]+$/;
+export const RoomId = z.string().min(1).max(128).regex(noControl, 'must not contain control characters');
+/** Client-chosen peer ids exclude '/', so they can never collide with a seed sender's id. */
+export const PeerId = z.string().regex(/^[A-Za-z0-9_.:@~-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 _ . : @ ~ -');
+export const RequestId = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
+export const Role = z.enum(ROLES as unknown as ['broadcaster', 'viewer', 'peer']);
+
+export const Hello = z.strictObject({
+  type: z.literal('hello'),
+  id: RequestId,
+  /** Ask for a specific peer id (kept across reconnects); otherwise the server picks one. */
+  peerId: PeerId.optional(),
+  /** Resume a dropped session: rooms kept, queued signals delivered in order. */
+  resumeToken: z.string().min(1).max(128).optional(),
+});
+
+export const Join = z.strictObject({ type: z.literal('join'), id: RequestId, room: RoomId, role: Role });
+export const Leave = z.strictObject({ type: z.literal('leave'), id: RequestId, room: RoomId });
+
+/** `data` is opaque (SDP, candidate, app data); only its size is capped. `id` is optional. */
+export const Signal = z.strictObject({
+  type: z.literal('signal'),
+  id: RequestId.optional(),
+  room: RoomId,
+  to: z.string().min(1).max(200),
+  data: z.unknown().refine((d) => d !== undefined, 'data is required'),
+});
+
+export const ClientMessage = z.discriminatedUnion('type', [Hello, Join, Leave, Signal]);
+export type ClientMessage = z.infer<typeof ClientMessage>;
+export type HelloMessage = z.infer<typeof Hello>;
+export type JoinMessage = z.infer<typeof Join>;
+export type LeaveMessage = z.infer<typeof Leave>;
+export type SignalMessage = z.infer<typeof Signal>;
+
+// ---- server → client (typed here, not validated at runtime: the server builds them) ----
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+export type RoleName = z.infer<typeof Role>;
+
+export interface PeerInfo {
+  id: string;
+  role: RoleName;
+}
+
+export interface IceServer {
+  urls: string | string[];
+  username?: string;
+  credential?: string;
+}
+
+export type Welcome = {
+  type: 'ack';
+  id: number;
+  peerId: string;
+  resumeToken: string;
+  resumed: boolean;
+  /** Rooms kept from before (after a resume). */
+  rooms: { room: string; role: RoleName }[];
+  iceServers: IceServer[];
+  heartbeatMs: number;
+};
+
+export type JoinAck = {
+  type: 'ack';
+  id: number;
+  room: string;
+  role: RoleName;
+  /** The members this peer may signal (viewers see only the broadcaster). */
+  members: PeerInfo[];
+  counts: { broadcaster: boolean; viewers: number; peers: number };
+};
+
+export type ServerMessage =
+  | Welcome
+  | JoinAck
+  | { type: 'ack'; id: number; room?: string }
+  | { type: 'error'; id?: number; code: ErrorCode; message: string }
+  | { type: 'signal'; room: string; from: string; data: unknown }
+  | { type: 'peer-joined'; room: string; peer: PeerInfo }
+  | { type: 'peer-left'; room: string; peer: PeerInfo; reason: string }
+  | { type: 'expired'; room: string; to: string }
+  | { type: 'removed'; room: string; reason: string }
+  | { type: 'bye'; reason: string; reconnect: boolean };
+
+/** Close codes of the JSON protocol, documented in docs/protocol.md. */
+export const JSON_CLOSE = {
+  replaced: 4000,
+  kicked: 4001,
+  unauthorized: 4401,
+  forbidden: 4403,
+  joinTimeout: 4408,
+  rateLimited: 4429,
+  restart: 1012,
+} as const;
