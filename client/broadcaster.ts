@@ -1,0 +1,103 @@
+import type { JoinAck } from '../src/protocol/json-messages.js';
+import { Emitter } from './emitter.js';
+import { PeerLink } from './peer-link.js';
+import type { SignalEvent, Signaling } from './signaling.js';
+
+export interface BroadcasterEvents {
+  /** The number of viewers with a connection (open or being set up). */
+  viewers: number;
+  'viewer-state': { viewerId: string; state: RTCPeerConnectionState };
+  error: Error;
+}
+
+/**
+ * Sends one MediaStream to every viewer of a room: one RTCPeerConnection per viewer,
+ * created when the viewer joins and closed when it leaves.
+ */
+export class Broadcaster extends Emitter<BroadcasterEvents> {
+  readonly links = new Map<string, PeerLink>();
+  private readonly unsubscribe: (() => void)[] = [];
+
+  constructor(
+    readonly signaling: Signaling,
+    readonly room: string,
+    private stream: MediaStream,
+  ) {
+    super();
+    const s = signaling;
+    this.unsubscribe.push(
+      s.on('peer-joined', ({ room, peer }) => room === this.room && peer.role === 'viewer' && this.addViewer(peer.id)),
+      s.on('peer-left', ({ room, peer }) => room === this.room && this.removeViewer(peer.id)),
+      s.on('signal', (e) => this.onSignal(e)),
+      s.on('rejoined', (ack) => ack.room === this.room && this.adopt(ack)),
+    );
+  }
+
+  /** Joins the room as its broadcaster and offers the stream to every viewer already there. */
+  async start(): Promise<JoinAck> {
+    if (this.signaling.state === 'idle') await this.signaling.connect();
+    const ack = await this.signaling.join(this.room, 'broadcaster');
+    this.adopt(ack);
+    return ack;
+  }
+
+  get viewerCount(): number {
+    return this.links.size;
+  }
+
+  /** Swaps the outgoing track of one kind on every connection, without renegotiating. */
+  async replaceTrack(track: MediaStreamTrack): Promise<void> {
+    const old = this.stream.getTracks().find((t) => t.kind === track.kind);
+    if (old) this.stream.removeTrack(old);
+    this.stream.addTrack(track);
+    await Promise.all(
+      [...this.links.values()].flatMap((link) =>
+        link.pc.getSenders().filter((s) => s.track?.kind === track.kind || (!s.track && old)).map((s) => s.replaceTrack(track)),
+      ),
+    );
+  }
+
+  async stop(): Promise<void> {
+    for (const off of this.unsubscribe.splice(0)) off();
+    for (const link of this.links.values()) link.close();
+    this.links.clear();
+    this.emit('viewers', 0);
+    await this.signaling.leave(this.room).catch(() => undefined);
+  }
+
+  private adopt(ack: JoinAck): void {
+    for (const member of ack.members) if (member.role === 'viewer') this.addViewer(member.id);
+  }
+
+  private addViewer(viewerId: string): PeerLink {
+    this.links.get(viewerId)?.close();
+    const link = new PeerLink(viewerId, {
+      polite: false,
+      iceServers: this.signaling.iceServers,
+      send: (data) => this.signaling.signal(this.room, viewerId, data),
+    });
+    link.on('state', (state) => {
+      this.emit('viewer-state', { viewerId, state });
+      if (state === 'closed') this.removeViewer(viewerId, link);
+    });
+    link.on('error', (err) => this.emit('error', err));
+    this.links.set(viewerId, link);
+    for (const track of this.stream.getTracks()) link.pc.addTrack(track, this.stream);
+    this.emit('viewers', this.links.size);
+    return link;
+  }
+
+  private removeViewer(viewerId: string, only?: PeerLink): void {
+    const link = this.links.get(viewerId);
+    if (!link || (only && link !== only)) return;
+    link.close();
+    this.links.delete(viewerId);
+    this.emit('viewers', this.links.size);
+  }
+
+  private onSignal({ room, from, data }: SignalEvent): void {
+    if (room !== this.room) return;
+    // A viewer we have no link for (e.g. we reconnected): set one up, then apply its signal.
+    (this.links.get(from) ?? this.addViewer(from)).receive(data);
+  }
+}

@@ -1,0 +1,123 @@
+import { Emitter } from './emitter.js';
+
+/** What travels in `signal.data` between SDK peers (and maps onto the seed protocol). */
+export type SignalData = { description: RTCSessionDescriptionInit } | { candidate: RTCIceCandidateInit };
+
+export interface PeerLinkOptions {
+  /** The polite side yields on offer glare; both ends must decide this the same way. */
+  polite: boolean;
+  iceServers: RTCIceServer[];
+  send(data: SignalData): void;
+  /** Restart ICE this long after the connection reports `disconnected` (it may recover alone). */
+  disconnectedGraceMs?: number;
+}
+
+export interface PeerLinkEvents {
+  track: RTCTrackEvent;
+  state: RTCPeerConnectionState;
+  error: Error;
+}
+
+/**
+ * One RTCPeerConnection to one remote peer, negotiated with the "perfect negotiation"
+ * pattern: either side may offer at any time, glare is resolved by politeness (the polite
+ * side rolls back), candidates trickle both ways and wait until a remote description
+ * exists, and ICE is restarted when it fails.
+ */
+export class PeerLink extends Emitter<PeerLinkEvents> {
+  readonly pc: RTCPeerConnection;
+  private makingOffer = false;
+  private ignoreOffer = false;
+  private readonly earlyCandidates: RTCIceCandidateInit[] = [];
+  /** Incoming signals are applied one at a time, in order. */
+  private inbound: Promise<void> = Promise.resolve();
+  private restartTimer: ReturnType<typeof setTimeout> | undefined;
+  private closed = false;
+
+  constructor(
+    readonly remoteId: string,
+    private readonly options: PeerLinkOptions,
+  ) {
+    super();
+    const pc = (this.pc = new RTCPeerConnection({ iceServers: options.iceServers }));
+    pc.onnegotiationneeded = () => void this.offer();
+    pc.onicecandidate = ({ candidate }) => {
+      if (candidate) options.send({ candidate: candidate.toJSON() });
+    };
+    pc.ontrack = (event) => this.emit('track', event);
+    pc.onconnectionstatechange = () => this.emit('state', pc.connectionState);
+    pc.oniceconnectionstatechange = () => this.watchIce();
+  }
+
+  get polite(): boolean {
+    return this.options.polite;
+  }
+
+  /** Feeds one signal from the remote peer. */
+  receive(data: SignalData): void {
+    this.inbound = this.inbound.then(() => this.apply(data)).catch((err) => this.emit('error', err));
+  }
+
+  restartIce(): void {
+    if (!this.closed) this.pc.restartIce();
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.closed = true;
+    clearTimeout(this.restartTimer);
+    this.pc.close();
+  }
+
+  private async offer(): Promise<void> {
+    try {
+      this.makingOffer = true;
+      await this.pc.setLocalDescription();
+      this.options.send({ description: this.pc.localDescription!.toJSON() });
+    } catch (err) {
+      this.emit('error', err as Error);
+    } finally {
+      this.makingOffer = false;
+    }
+  }
+
+  private async apply(data: SignalData): Promise<void> {
+    if (this.closed) return;
+    const pc = this.pc;
+    if ('description' in data) {
+      const description = data.description;
+      const collision = description.type === 'offer' && (this.makingOffer || pc.signalingState !== 'stable');
+      this.ignoreOffer = !this.options.polite && collision;
+      if (this.ignoreOffer) return;
+      await pc.setRemoteDescription(description); // the polite side rolls back implicitly
+      for (const candidate of this.earlyCandidates.splice(0)) await this.addCandidate(candidate);
+      if (description.type === 'offer') {
+        await pc.setLocalDescription();
+        this.options.send({ description: pc.localDescription!.toJSON() });
+      }
+    } else if ('candidate' in data && data.candidate) {
+      if (!pc.remoteDescription) this.earlyCandidates.push(data.candidate);
+      else await this.addCandidate(data.candidate);
+    }
+  }
+
+  private async addCandidate(candidate: RTCIceCandidateInit): Promise<void> {
+    try {
+      await this.pc.addIceCandidate(candidate);
+    } catch (err) {
+      // Candidates for an offer we ignored during glare are expected to fail.
+      if (!this.ignoreOffer) this.emit('error', err as Error);
+    }
+  }
+
+  private watchIce(): void {
+    const state = this.pc.iceConnectionState;
+    clearTimeout(this.restartTimer);
+    if (state === 'failed') this.restartIce();
+    else if (state === 'disconnected') {
+      this.restartTimer = setTimeout(() => {
+        if (this.pc.iceConnectionState === 'disconnected') this.restartIce();
+      }, this.options.disconnectedGraceMs ?? 3000);
+    }
+  }
+}

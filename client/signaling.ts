@@ -1,0 +1,282 @@
+import type {
+  ErrorCode,
+  JoinAck,
+  PeerInfo,
+  RoleName,
+  ServerMessage,
+  Welcome,
+} from '../src/protocol/json-messages.js';
+import { Emitter } from './emitter.js';
+
+export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 'closed';
+
+export interface SignalingOptions {
+  /** Default: `/ws` on the page's own host. */
+  url?: string;
+  /** A Herald JWT, sent as `?token=` (browsers cannot set headers on WebSockets). */
+  token?: string;
+  /** Ask for a fixed peer id; otherwise the server assigns one and it is kept across reconnects. */
+  peerId?: string;
+  /** Reply timeout for each request. */
+  requestTimeoutMs?: number;
+  /** Reconnect backoff: first delay, doubled each try up to `maxMs`, with jitter. */
+  backoff?: { initialMs: number; maxMs: number };
+}
+
+export interface SignalEvent {
+  room: string;
+  from: string;
+  data: any;
+}
+
+export interface SignalingEvents {
+  state: ConnectionState;
+  welcome: Welcome;
+  signal: SignalEvent;
+  'peer-joined': { room: string; peer: PeerInfo };
+  'peer-left': { room: string; peer: PeerInfo; reason: string };
+  expired: { room: string; to: string };
+  removed: { room: string; reason: string };
+  /** After a reconnect that could not resume: the room was joined again from scratch. */
+  rejoined: JoinAck;
+  /** An error pushed by the server (not the reply to a request), or a fatal close. */
+  error: HeraldError;
+}
+
+export class HeraldError extends Error {
+  constructor(
+    readonly code: ErrorCode | 'timeout' | 'closed',
+    message: string,
+  ) {
+    super(message);
+    this.name = 'HeraldError';
+  }
+}
+
+/** Close codes after which reconnecting would be wrong (see docs/protocol.md). */
+const FATAL_CLOSE: Record<number, string> = {
+  4000: 'replaced by another connection with the same peer id',
+  4001: 'removed by an operator',
+  4401: 'unauthorized',
+  4403: 'forbidden',
+};
+
+interface Pending {
+  resolve(msg: any): void;
+  reject(err: HeraldError): void;
+  timer: ReturnType<typeof setTimeout>;
+}
+
+/**
+ * The signaling connection: requests with replies and timeouts, typed push events,
+ * auto-reconnect with backoff, and resume (rooms and queued signals survive a dropped socket).
+ */
+export class Signaling extends Emitter<SignalingEvents> {
+  state: ConnectionState = 'idle';
+  peerId: string | undefined;
+  iceServers: RTCIceServer[] = [];
+  private ws: WebSocket | undefined;
+  private resumeToken: string | undefined;
+  private nextId = 1;
+  private readonly pending = new Map<number, Pending>();
+  /** Rooms joined, to join again when a reconnect cannot resume. */
+  private readonly rooms = new Map<string, RoleName>();
+  private readonly outbox: Record<string, unknown>[] = [];
+  private attempt = 0;
+  private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private readonly url: string;
+  private readonly options: Required<Pick<SignalingOptions, 'requestTimeoutMs' | 'backoff'>> & SignalingOptions;
+
+  constructor(options: SignalingOptions = {}) {
+    super();
+    this.options = { requestTimeoutMs: 10_000, backoff: { initialMs: 250, maxMs: 5_000 }, ...options };
+    this.peerId = options.peerId;
+    const base = options.url ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+    this.url = options.token ? `${base}${base.includes('?') ? '&' : '?'}token=${encodeURIComponent(options.token)}` : base;
+  }
+
+  /** Opens the connection and says hello; resolves with the welcome. */
+  connect(): Promise<Welcome> {
+    this.setState('connecting');
+    return this.open();
+  }
+
+  async join(room: string, role: RoleName): Promise<JoinAck> {
+    const ack = await this.request<JoinAck>({ type: 'join', room, role });
+    this.rooms.set(room, role);
+    return ack;
+  }
+
+  async leave(room: string): Promise<void> {
+    this.rooms.delete(room);
+    if (this.state === 'open') await this.request({ type: 'leave', room });
+  }
+
+  /**
+   * Fire-and-forget relay to one member; errors come back as `error` events. While the
+   * socket is down, signals wait (bounded) and go out once the connection is back.
+   */
+  signal(room: string, to: string, data: unknown): void {
+    const msg = { type: 'signal', room, to, data };
+    if (this.state === 'open' && this.sendRaw(msg)) return;
+    if (this.outbox.length < 500) this.outbox.push(msg);
+  }
+
+  close(): void {
+    this.setState('closed');
+    clearTimeout(this.retryTimer);
+    this.rejectAll(new HeraldError('closed', 'signaling closed'));
+    this.ws?.close(1000, 'bye');
+    this.ws = undefined;
+  }
+
+  request<T = any>(body: Record<string, unknown>): Promise<T> {
+    const id = this.nextId++;
+    return new Promise<T>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.pending.delete(id);
+        reject(new HeraldError('timeout', `no reply to ${String(body.type)} within ${this.options.requestTimeoutMs} ms`));
+      }, this.options.requestTimeoutMs);
+      this.pending.set(id, { resolve, reject, timer });
+      if (!this.sendRaw({ ...body, id })) {
+        clearTimeout(timer);
+        this.pending.delete(id);
+        reject(new HeraldError('unavailable', 'not connected'));
+      }
+    });
+  }
+
+  // ---- connection lifecycle ----
+
+  private open(): Promise<Welcome> {
+    return new Promise<Welcome>((resolve, reject) => {
+      const ws = new WebSocket(this.url);
+      this.ws = ws;
+      let welcomed = false;
+      ws.onmessage = (e) => this.receive(JSON.parse(e.data as string) as ServerMessage);
+      ws.onopen = async () => {
+        try {
+          const welcome = await this.hello();
+          welcomed = true;
+          this.attempt = 0;
+          this.setState('open');
+          this.emit('welcome', welcome);
+          if (!welcome.resumed) await this.rejoin();
+          for (const msg of this.outbox.splice(0)) this.sendRaw(msg);
+          resolve(welcome);
+        } catch (err) {
+          reject(err);
+          ws.close();
+        }
+      };
+      ws.onclose = (e) => {
+        if (this.ws !== ws) return;
+        this.ws = undefined;
+        this.rejectAll(new HeraldError('unavailable', 'connection lost'));
+        if (this.state === 'closed') return;
+        const fatal = FATAL_CLOSE[e.code];
+        if (fatal) {
+          this.setState('closed');
+          const err = new HeraldError(e.code === 4401 ? 'unauthorized' : e.code === 4403 ? 'forbidden' : 'conflict', e.reason || fatal);
+          this.emit('error', err);
+          if (!welcomed) reject(err);
+          return;
+        }
+        this.scheduleReconnect();
+        if (!welcomed && this.attempt === 1 && this.state === 'reconnecting') {
+          // The first connect failed: keep trying in the background, but let the caller know.
+          reject(new HeraldError('unavailable', `could not connect to ${this.url.split('?')[0]}`));
+        }
+      };
+    });
+  }
+
+  private async hello(): Promise<Welcome> {
+    const body: Record<string, unknown> = { type: 'hello' };
+    if (this.peerId) body.peerId = this.peerId;
+    if (this.resumeToken) body.resumeToken = this.resumeToken;
+    const welcome = await this.request<Welcome>(body);
+    this.peerId = welcome.peerId;
+    this.resumeToken = welcome.resumeToken;
+    this.iceServers = welcome.iceServers as RTCIceServer[];
+    return welcome;
+  }
+
+  /** A reconnect that could not resume starts clean: join every room again. */
+  private async rejoin(): Promise<void> {
+    for (const [room, role] of this.rooms) {
+      try {
+        this.emit('rejoined', await this.request<JoinAck>({ type: 'join', room, role }));
+      } catch (err) {
+        this.emit('error', err as HeraldError);
+      }
+    }
+  }
+
+  private scheduleReconnect(): void {
+    this.setState('reconnecting');
+    const { initialMs, maxMs } = this.options.backoff;
+    const delay = Math.min(maxMs, initialMs * 2 ** this.attempt) * (0.5 + Math.random() / 2);
+    this.attempt++;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = setTimeout(() => {
+      if (this.state !== 'reconnecting') return;
+      this.open().catch(() => {
+        /* onclose schedules the next try */
+      });
+    }, delay);
+  }
+
+  private receive(msg: ServerMessage): void {
+    switch (msg.type) {
+      case 'ack':
+      case 'error': {
+        const waiting = msg.id === undefined ? undefined : this.pending.get(msg.id);
+        if (!waiting) {
+          if (msg.type === 'error') this.emit('error', new HeraldError(msg.code, msg.message));
+          return;
+        }
+        this.pending.delete(msg.id!);
+        clearTimeout(waiting.timer);
+        if (msg.type === 'ack') waiting.resolve(msg);
+        else waiting.reject(new HeraldError(msg.code, msg.message));
+        return;
+      }
+      case 'signal':
+        return this.emit('signal', msg);
+      case 'peer-joined':
+        return this.emit('peer-joined', msg);
+      case 'peer-left':
+        return this.emit('peer-left', msg);
+      case 'expired':
+        return this.emit('expired', msg);
+      case 'removed':
+        this.rooms.delete(msg.room);
+        return this.emit('removed', msg);
+      case 'bye':
+        // The server is draining: the close that follows triggers a resume elsewhere.
+        this.attempt = 0;
+        return;
+    }
+  }
+
+  private sendRaw(msg: Record<string, unknown>): boolean {
+    if (this.ws?.readyState !== WebSocket.OPEN) return false;
+    this.ws.send(JSON.stringify(msg));
+    return true;
+  }
+
+  private rejectAll(err: HeraldError): void {
+    for (const [id, p] of this.pending) {
+      clearTimeout(p.timer);
+      p.reject(err);
+      this.pending.delete(id);
+    }
+  }
+
+  private setState(state: ConnectionState): void {
+    if (this.state === state) return;
+    this.state = state;
+    this.emit('state', state);
+  }
+}
