@@ -1,6 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig } from './config.js';
+import { Tokens } from './auth/tokens.js';
+import type { GrantRole } from './core/grant.js';
 import { Herald } from './server.js';
 
 const USAGE = `usage:
@@ -24,6 +26,9 @@ async function serve(args: string[]): Promise<void> {
     logLevel: values['log-level'],
   });
   const herald = new Herald(config);
+  if (!config.secret) {
+    console.warn('herald: WARNING: HERALD_SECRET is not set: open dev mode, anyone can join any room as anyone. Set HERALD_SECRET in production.');
+  }
   const port = await herald.start();
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   console.log(`herald listening on http://${shown}:${port}`);
@@ -45,9 +50,35 @@ async function serve(args: string[]): Promise<void> {
   process.on('SIGINT', () => shutdown('SIGINT'));
 }
 
+const TOKEN_ROLES = new Set(['broadcaster', 'viewer', 'peer', 'admin']);
+
+/** `herald token`: mints a JWT with HERALD_SECRET (or --secret) and prints it. */
+async function token(args: string[]): Promise<void> {
+  const { values } = parseArgs({
+    args,
+    options: {
+      sub: { type: 'string' },
+      room: { type: 'string', default: '*' },
+      role: { type: 'string', multiple: true },
+      ttl: { type: 'string', default: '1h' },
+      secret: { type: 'string' },
+    },
+  });
+  const secret = values.secret ?? process.env.HERALD_SECRET;
+  if (!secret) throw new ConfigError('herald token needs HERALD_SECRET (or --secret)');
+  if (!values.sub) throw new ConfigError('herald token needs --sub <identity>');
+  const roles = (values.role ?? ['viewer']).flatMap((r) => r.split(','));
+  const bad = roles.find((r) => !TOKEN_ROLES.has(r));
+  if (bad) throw new ConfigError(`unknown role "${bad}" (use broadcaster, viewer, peer or admin)`);
+  if (!/^\d+[smhd]$/.test(values.ttl!)) throw new ConfigError(`--ttl must look like 30m, 1h or 7d, not "${values.ttl}"`);
+  const jwt = await new Tokens(secret).mint({ sub: values.sub, room: values.room!, roles: roles as GrantRole[], ttl: values.ttl! });
+  console.log(jwt);
+}
+
 async function main(argv: string[]): Promise<void> {
   const [command, ...rest] = argv;
   if (command === 'serve') return serve(rest);
+  if (command === 'token') return token(rest);
   console.error(USAGE);
   process.exit(command ? 2 : 0);
 }

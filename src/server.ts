@@ -2,11 +2,14 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { Cluster } from './cluster/cluster.js';
 import { MemoryCluster } from './cluster/memory.js';
+import { RedisCluster } from './cluster/redis.js';
 import type { Config } from './config.js';
 import { Hub } from './core/hub.js';
 import { Gateway } from './gateway/gateway.js';
 import { createApp } from './http/app.js';
+import { Tokens } from './auth/tokens.js';
 import { createLogger, type Logger } from './observability/logger.js';
+import { Metrics } from './observability/metrics.js';
 
 /**
  * One Herald instance: a Koa app and the WebSocket gateway on one http.Server and one
@@ -18,19 +21,35 @@ export class Herald {
   readonly hub: Hub;
   readonly gateway: Gateway;
   readonly server: Server;
+  readonly metrics: Metrics;
+  /** Undefined in open dev mode (no HERALD_SECRET). */
+  readonly tokens: Tokens | undefined;
   private draining = false;
 
   constructor(readonly config: Config, log?: Logger) {
     this.log = log ?? createLogger(config.logLevel);
-    this.cluster = new MemoryCluster();
+    this.cluster = config.redisUrl ? new RedisCluster(config, this.log) : new MemoryCluster();
+    this.metrics = new Metrics({
+      connections: () => this.gateway.connectionCounts(),
+      rooms: () => this.hub.roomCount,
+      clusterUp: () => this.cluster.healthy,
+    });
+    this.tokens = config.secret ? new Tokens(config.secret) : undefined;
     this.hub = new Hub(this.cluster, {
       maxPeersPerRoom: config.maxPeersPerRoom,
       maxRoomsPerPeer: config.maxRoomsPerConnection,
       resumeGraceMs: config.resumeGraceMs,
       resumeQueueMax: config.resumeQueueMax,
+    }, this.metrics);
+    this.gateway = new Gateway(config, this.hub, this.log, this.metrics, this.tokens);
+    const app = createApp({
+      config,
+      log: this.log,
+      hub: this.hub,
+      metrics: this.metrics,
+      tokens: this.tokens,
+      readiness: { notReadyReason: () => this.notReadyReason() },
     });
-    this.gateway = new Gateway(config, this.hub, this.log);
-    const app = createApp({ log: this.log, readiness: { notReadyReason: () => this.notReadyReason() } });
     this.server = createServer(app.callback());
     this.gateway.attach(this.server);
   }
@@ -55,9 +74,16 @@ export class Herald {
     return (this.server.address() as AddressInfo).port;
   }
 
-  /** Graceful stop: refuse new sockets, close the open ones, stop listening. */
-  async stop(reason = 'server shutting down'): Promise<void> {
+  /**
+   * Graceful drain (DESIGN.md §7): report not-ready and refuse new sockets at once, give load
+   * balancers `drainGraceMs` to notice, then close every socket (JSON: `bye` + 1012, seed:
+   * 1001), force the stragglers at `drainDeadlineMs`, and stop listening.
+   */
+  async stop(reason = 'server shutting down', graceMs = this.config.drainGraceMs): Promise<void> {
+    if (this.draining) return;
     this.draining = true;
+    this.gateway.stopAccepting();
+    if (graceMs > 0) await new Promise((r) => setTimeout(r, graceMs));
     await this.gateway.closeAll(reason, this.config.drainDeadlineMs);
     this.gateway.stop();
     this.server.closeAllConnections();

@@ -36,6 +36,9 @@ export interface Cluster {
   /** Removes a peer from a room; resolves to the member removed, if it was there. */
   leave(roomId: string, peerId: string, reason: LeaveReason): Promise<Member | undefined>;
 
+  /** How many rooms this instance holds members of (metrics). */
+  localRoomCount(): number;
+
   /** This instance's view of a room it holds members of. Synchronous: used per message. */
   room(roomId: string): Room | undefined;
 

@@ -39,6 +39,10 @@ export class MemoryCluster implements Cluster {
     return gone;
   }
 
+  localRoomCount(): number {
+    return this.rooms.size;
+  }
+
   room(roomId: string): Room | undefined {
     return this.rooms.get(roomId);
   }

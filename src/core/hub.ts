@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, ClusterListener } from '../cluster/cluster.js';
 import { HeraldError } from './errors.js';
+import { checkGrant, type Grant } from './grant.js';
 import type { Room } from './room.js';
 import { maySignal, type LeaveReason, type Member, type Payload, type PeerEvent, type Protocol, type Role, type Session } from './types.js';
 
@@ -19,7 +20,7 @@ export interface HubOptions {
 export interface HubObserver {
   joined?(member: Member): void;
   left?(member: Member, reason: LeaveReason): void;
-  relayed?(payload: Payload): void;
+  relayed?(payload: Payload, seconds: number): void;
 }
 
 interface Detached {
@@ -30,7 +31,9 @@ interface Detached {
 /** One peer id held by this instance: connected (session) or waiting to resume (detached). */
 interface PeerState {
   readonly id: string;
+  /** Token identity (`sub`); undefined in open mode. */
   readonly identity: string | undefined;
+  readonly grant: Grant | undefined;
   protocol: Protocol;
   session: Session | undefined;
   detached: Detached | undefined;
@@ -70,12 +73,18 @@ export class Hub implements ClusterListener {
     return this.peers.size;
   }
 
+  /** Rooms this instance holds members of. */
+  get roomCount(): number {
+    return this.cluster.localRoomCount();
+  }
+
   /**
    * Binds `peerId` to a new session. A peer id already held here is taken over
    * (replace-on-reconnect): its old session is closed with 4000 and its rooms carry over.
    * Another identity may never take a held id.
    */
-  async connect(peerId: string, session: Session, identity?: string): Promise<Connected> {
+  async connect(peerId: string, session: Session, grant?: Grant): Promise<Connected> {
+    const identity = grant?.sub;
     const existing = this.peers.get(peerId);
     if (existing) {
       if (existing.identity !== identity) {
@@ -88,6 +97,7 @@ export class Hub implements ClusterListener {
     const state: PeerState = {
       id: peerId,
       identity,
+      grant,
       protocol: session.protocol,
       session,
       detached: undefined,
@@ -101,9 +111,9 @@ export class Hub implements ClusterListener {
   }
 
   /** Restores a peer from its resume token; queued events are delivered in order. */
-  resume(resumeToken: string, session: Session, identity?: string): Connected | undefined {
+  resume(resumeToken: string, session: Session, grant?: Grant): Connected | undefined {
     const state = this.byResumeToken.get(resumeToken);
-    if (!state || state.identity !== identity) return undefined;
+    if (!state || state.identity !== grant?.sub) return undefined;
     const queued = state.detached?.queue ?? [];
     this.attach(state, session);
     for (const event of queued) session.deliver(event);
@@ -129,6 +139,13 @@ export class Hub implements ClusterListener {
 
   async join(peerId: string, roomId: string, role: Role): Promise<Room> {
     const state = this.requirePeer(peerId);
+    checkGrant(state.grant, roomId, role);
+    const current = state.rooms.get(roomId);
+    if (current !== undefined && current !== role) {
+      // Switching in place would tell no one that the old role left (a broadcaster turning
+      // viewer would leave its viewers waiting on it): leave, then join again.
+      throw new HeraldError('conflict', `already in room ${roomId} as ${current}; leave it first to change role`);
+    }
     const { maxRoomsPerPeer, maxPeersPerRoom } = this.options;
     if (maxRoomsPerPeer > 0 && !state.rooms.has(roomId) && state.rooms.size >= maxRoomsPerPeer) {
       throw new HeraldError('forbidden', `a connection may join at most ${maxRoomsPerPeer} rooms`);
@@ -235,8 +252,9 @@ export class Hub implements ClusterListener {
     if (!maySignal(from.role, to.role)) {
       throw new HeraldError('forbidden', `a ${from.role} may not signal a ${to.role}`);
     }
-    this.observer.relayed?.(payload);
+    const started = performance.now();
     this.cluster.send(to, { type: 'signal', room: room.id, from: from.peerId, fromRole: from.role, payload });
+    this.observer.relayed?.(payload, (performance.now() - started) / 1000);
   }
 
   private membership(peerId: string, roomId: string): { room: Room; from: Member } {

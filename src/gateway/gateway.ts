@@ -1,51 +1,90 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer, type WebSocket } from 'ws';
-import type { Config } from '../config.js';
-import type { Hub } from '../core/hub.js';
-import type { Logger } from '../observability/logger.js';
 import { iceServersFor } from '../auth/turn.js';
+import { tokenFrom, type Tokens } from '../auth/tokens.js';
+import type { Config } from '../config.js';
+import { HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
+import type { Grant } from '../core/grant.js';
+import type { Hub } from '../core/hub.js';
 import type { Session } from '../core/types.js';
-import { JSON_CLOSE } from '../protocol/json-messages.js';
+import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { CLOSE, type ConnectionContext } from './context.js';
 import { Heartbeat } from './heartbeat.js';
-import { JsonConnection, type JsonContext } from './json-protocol.js';
-import { SEED_CLOSE, SeedConnection, parseSeedPath } from './seed-protocol.js';
+import { JsonConnection } from './json-protocol.js';
+import { clientIp, originAllowed } from './request.js';
+import { SeedConnection, closeReason, parseSeedPath } from './seed-protocol.js';
+
+/** HTTP status for refusing a seed upgrade, per error code. */
+const STATUS: Partial<Record<ErrorCode, [number, string]>> = {
+  unauthorized: [401, 'Unauthorized'],
+  forbidden: [403, 'Forbidden'],
+  'rate-limited': [429, 'Too Many Requests'],
+  unavailable: [503, 'Service Unavailable'],
+};
+
+/** Close code for refusing an accepted /ws socket, per error code. */
+const JSON_REFUSAL: Partial<Record<ErrorCode, number>> = {
+  unauthorized: CLOSE.unauthorized,
+  forbidden: CLOSE.forbidden,
+  'rate-limited': CLOSE.rateLimited,
+  unavailable: CLOSE.restart,
+};
 
 /**
- * The WebSocket edge: takes upgrades off the shared http.Server, routes them by path to a
- * protocol adapter, and owns what every socket shares (frame cap, heartbeat, shutdown).
+ * The WebSocket edge: takes upgrades off the shared http.Server, checks origin, per-IP cap
+ * and token, routes by path to a protocol adapter, and owns what every socket shares
+ * (frame cap, heartbeat, shutdown).
+ *
+ * A refused seed upgrade gets a plain HTTP status (the article's clients can read nothing
+ * else); a refused /ws upgrade is accepted just long enough to send a typed error, because
+ * browsers hide the HTTP status of a failed WebSocket handshake.
  */
 export class Gateway {
   private readonly wss: WebSocketServer;
   private readonly heartbeat: Heartbeat;
-  private readonly json: JsonContext;
+  private readonly ctx: ConnectionContext;
   /** Every open protocol connection, so shutdown can close each the way its protocol expects. */
   private readonly sessions = new Set<Session>();
+  private readonly perIp = new Map<string, number>();
   private accepting = true;
 
   constructor(
     private readonly config: Config,
-    private readonly hub: Hub,
+    hub: Hub,
     private readonly log: Logger,
+    metrics: Metrics,
+    private readonly tokens: Tokens | undefined,
   ) {
     // ws closes a socket with 1009 itself when a frame exceeds maxPayload.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false });
     this.heartbeat = new Heartbeat(config.heartbeatMs);
-    this.json = {
+    this.ctx = {
       hub,
       log,
+      metrics,
+      limits: config,
       heartbeatMs: config.heartbeatMs,
       maxSignalBytes: config.maxSignalBytes,
       iceServers: (identity) => iceServersFor(config, identity),
     };
   }
 
-  get connections(): number {
-    return this.wss.clients.size;
+  /** Open sockets by protocol (for metrics). */
+  connectionCounts(): Record<'seed' | 'json', number> {
+    const counts = { seed: 0, json: 0 };
+    for (const s of this.sessions) counts[s.protocol]++;
+    return counts;
   }
 
   attach(server: Server): void {
-    server.on('upgrade', (req, socket, head) => this.upgrade(req, socket, head));
+    server.on('upgrade', (req, socket, head) => {
+      this.upgrade(req, socket, head).catch((err) => {
+        this.log.error({ err }, 'upgrade failed');
+        socket.destroy();
+      });
+    });
   }
 
   /** Stops taking new sockets (drain); existing ones stay until closed. */
@@ -61,9 +100,9 @@ export class Gateway {
     this.stopAccepting();
     const open = [...this.wss.clients];
     for (const session of this.sessions) {
-      session.close(session.protocol === 'json' ? JSON_CLOSE.restart : SEED_CLOSE.shutdown, reason);
+      session.close(session.protocol === 'json' ? CLOSE.restart : CLOSE.goingAway, reason);
     }
-    for (const ws of open) if (ws.readyState === ws.OPEN) ws.close(SEED_CLOSE.shutdown, reason);
+    for (const ws of open) if (ws.readyState === ws.OPEN) ws.close(CLOSE.goingAway, reason);
     await Promise.race([
       Promise.all(open.map((ws) => (ws.readyState === ws.CLOSED ? undefined : new Promise((r) => ws.once('close', r))))),
       new Promise((r) => setTimeout(r, deadlineMs).unref()),
@@ -76,33 +115,71 @@ export class Gateway {
     this.wss.close();
   }
 
-  private upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    if (!this.accepting) return refuse(socket, 503, 'Service Unavailable');
+  private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://herald');
+    const json = url.pathname === '/ws';
+    const ip = clientIp(req, this.config.trustProxy);
+    let grant: Grant | undefined;
+    try {
+      if (!this.accepting) throw new HeraldError('unavailable', 'server is draining; reconnect elsewhere');
+      if (!originAllowed(req.headers.origin, this.config.allowedOrigins)) {
+        throw new HeraldError('forbidden', `origin ${req.headers.origin ?? '(none)'} is not allowed`);
+      }
+      const cap = this.config.maxConnectionsPerIp;
+      if (cap > 0 && (this.perIp.get(ip) ?? 0) >= cap) {
+        throw new HeraldError('rate-limited', `at most ${cap} connections per client address`);
+      }
+      if (this.tokens) grant = await this.tokens.verify(tokenFrom(url, req.headers.authorization));
+    } catch (err) {
+      if (!isHeraldError(err)) throw err;
+      this.log.info({ ip, path: url.pathname, code: err.code, reason: err.message }, 'upgrade refused');
+      this.ctx.metrics.error(err.code, json ? 'json' : 'seed');
+      if (!json) return refuse(socket, STATUS[err.code] ?? [400, 'Bad Request']);
+      return this.accept(req, socket, head, ip, (ws) => {
+        ws.send(JSON.stringify({ type: 'error', code: err.code, message: err.message }));
+        ws.close(JSON_REFUSAL[err.code] ?? CLOSE.forbidden, closeReason(err.message));
+      });
+    }
+    this.accept(req, socket, head, ip, (ws) => this.route(ws, url, ip, grant));
+  }
+
+  private accept(req: IncomingMessage, socket: Duplex, head: Buffer, ip: string, then: (ws: WebSocket) => void): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.heartbeat.watch(ws);
+      this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+      ws.once('close', () => {
+        const left = (this.perIp.get(ip) ?? 1) - 1;
+        if (left > 0) this.perIp.set(ip, left);
+        else this.perIp.delete(ip);
+      });
       ws.on('error', (err) => this.log.debug({ err }, 'socket error'));
-      this.route(ws, url);
+      then(ws);
     });
   }
 
-  private route(ws: WebSocket, url: URL): void {
-    if (url.pathname === '/ws') return this.track(ws, new JsonConnection(ws, this.json));
+  private route(ws: WebSocket, url: URL, ip: string, grant: Grant | undefined): void {
+    this.heartbeat.watch(ws);
+    if (url.pathname === '/ws') return this.track(ws, new JsonConnection(ws, this.ctx, grant), { ip, protocol: 'json' });
     const seed = parseSeedPath(url.pathname);
     if (typeof seed === 'string') {
       this.log.debug({ path: url.pathname, reason: seed }, 'bad websocket path');
-      ws.close(SEED_CLOSE.badPath, seed);
+      ws.close(CLOSE.badPath, closeReason(seed));
       return;
     }
-    this.track(ws, new SeedConnection(ws, this.hub, seed.role, seed.id, this.log));
+    const connection = new SeedConnection(ws, this.ctx, seed.role, seed.id, grant);
+    this.track(ws, connection, { ip, protocol: 'seed', role: seed.role, peer: connection.peerId });
   }
 
-  private track(ws: WebSocket, session: Session): void {
+  private track(ws: WebSocket, session: Session, fields: Record<string, string>): void {
     this.sessions.add(session);
-    ws.once('close', () => this.sessions.delete(session));
+    const log = this.log.child(fields);
+    log.info('connected');
+    ws.once('close', (code) => {
+      this.sessions.delete(session);
+      log.info({ code }, 'disconnected');
+    });
   }
 }
 
-function refuse(socket: Duplex, status: number, text: string): void {
-  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`);
+function refuse(socket: Duplex, [status, text]: [number, string]): void {
+  socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Type: text/plain\r\nContent-Length: ${text.length}\r\n\r\n${text}`);
 }

@@ -1,14 +1,11 @@
 import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
-import type { Hub } from '../core/hub.js';
+import type { Grant } from '../core/grant.js';
 import type { Member, PeerEvent, Session } from '../core/types.js';
-import type { Logger } from '../observability/logger.js';
 import {
   ClientMessage,
-  JSON_CLOSE,
   type HelloMessage,
-  type IceServer,
   type JoinAck,
   type JoinMessage,
   type LeaveMessage,
@@ -16,17 +13,10 @@ import {
   type SignalMessage,
   type Welcome,
 } from '../protocol/json-messages.js';
+import { CLOSE, type ConnectionContext } from './context.js';
+import { Guard, type Violation } from './guard.js';
 import { Inbox } from './inbox.js';
 import { toJsonData } from './translate.js';
-
-export interface JsonContext {
-  hub: Hub;
-  log: Logger;
-  heartbeatMs: number;
-  /** Cap on one signal's serialized size, below the frame cap. */
-  maxSignalBytes: number;
-  iceServers(identity: string | undefined): IceServer[];
-}
 
 /** Client close codes that mean "I am leaving for good": no resume grace for those. */
 const FINAL_CLOSE = new Set([1000, 1001]);
@@ -40,18 +30,27 @@ export class JsonConnection implements Session {
   peerId: string | undefined;
   private readonly inbox = new Inbox((text) => this.handle(text));
   private closedByServer = false;
+  /** The close code, once the socket has closed (a hello may still be in flight then). */
+  private closeCode: number | undefined;
+  /** While hello is being answered, pushes wait here so that they follow the welcome. */
+  private held: PeerEvent[] | undefined;
+  private readonly guard: Guard;
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly ctx: JsonContext,
-    private readonly identity?: string,
+    private readonly ctx: ConnectionContext,
+    private readonly grant?: Grant,
   ) {
+    this.guard = new Guard(ctx.limits, (v) => this.violated(v));
     ws.on('message', (data, isBinary) => {
       if (isBinary) return this.error(undefined, 'bad-request', 'binary frames are not supported');
+      if (!this.guard.allow()) return this.error(undefined, 'rate-limited', 'too many messages; slow down');
       this.inbox.push(data.toString());
     });
     ws.on('close', (code) => {
-      if (!this.peerId) return;
+      this.guard.dispose();
+      this.closeCode = code;
+      if (!this.peerId) return; // a hello in flight tells the hub itself (see `hello`)
       const resumable = this.closedByServer || !FINAL_CLOSE.has(code);
       this.ctx.hub.disconnect(this.peerId, this, resumable);
     });
@@ -60,6 +59,10 @@ export class JsonConnection implements Session {
   // ---- Session: the core pushes ----
 
   deliver(event: PeerEvent): void {
+    if (this.held) {
+      this.held.push(event);
+      return;
+    }
     switch (event.type) {
       case 'signal':
         return this.send({ type: 'signal', room: event.room, from: event.from, data: toJsonData(event.payload) });
@@ -76,7 +79,7 @@ export class JsonConnection implements Session {
 
   close(code: number, reason: string): void {
     this.closedByServer = true;
-    if (code === JSON_CLOSE.restart) this.send({ type: 'bye', reason, reconnect: true });
+    if (code === CLOSE.restart) this.send({ type: 'bye', reason, reconnect: true });
     this.ws.close(code, reason);
   }
 
@@ -96,11 +99,11 @@ export class JsonConnection implements Session {
       return this.error(id, 'bad-request', `${issue.path.join('.') || 'message'}: ${issue.message}`);
     }
     const msg = parsed.data;
-    if (msg.type === 'hello') return this.run(msg.id, () => this.hello(msg));
+    if (msg.type === 'hello') return this.greet(msg);
     if (!this.peerId) return this.error(id, 'bad-request', 'send hello first');
     switch (msg.type) {
       case 'signal':
-        return this.signal(msg, text.length);
+        return this.signal(msg, utf8Length(text));
       case 'join':
         return this.run(msg.id, () => this.join(msg));
       case 'leave':
@@ -108,16 +111,37 @@ export class JsonConnection implements Session {
     }
   }
 
+  /**
+   * Answers hello. Pushes that arrive meanwhile (a resume replays its queue synchronously)
+   * are held and delivered after the welcome, in order.
+   */
+  private async greet(msg: HelloMessage): Promise<void> {
+    this.held = [];
+    try {
+      await this.run(msg.id, () => this.hello(msg));
+    } finally {
+      const held = this.held;
+      this.held = undefined;
+      for (const event of held) this.deliver(event);
+    }
+  }
+
   private async hello(msg: HelloMessage): Promise<Welcome> {
     if (this.peerId) throw new HeraldError('conflict', 'hello was already said on this connection');
     const { hub } = this.ctx;
-    let connected = msg.resumeToken ? hub.resume(msg.resumeToken, this, this.identity) : undefined;
+    let connected = msg.resumeToken ? hub.resume(msg.resumeToken, this, this.grant) : undefined;
     if (msg.resumeToken && !connected && !msg.peerId) {
       throw new HeraldError('not-found', 'resume token unknown or expired; say hello without it');
     }
     const resumed = connected !== undefined;
-    connected ??= await hub.connect(msg.peerId ?? randomUUID(), this, this.identity);
+    connected ??= await hub.connect(msg.peerId ?? randomUUID(), this, this.grant);
     this.peerId = connected.peerId;
+    if (this.closeCode !== undefined) {
+      // The socket closed while hello was in flight, so its close handler saw no peer: let
+      // the hub know now, or the peer would be held forever by a session nobody can reach.
+      this.ctx.hub.disconnect(connected.peerId, this, this.closedByServer || !FINAL_CLOSE.has(this.closeCode));
+    }
+    if (connected.rooms.size > 0) this.guard.joined();
     return {
       type: 'ack',
       id: msg.id,
@@ -125,13 +149,14 @@ export class JsonConnection implements Session {
       resumeToken: connected.resumeToken,
       resumed,
       rooms: [...connected.rooms].map(([room, role]) => ({ room, role })),
-      iceServers: this.ctx.iceServers(this.identity),
+      iceServers: this.ctx.iceServers(this.grant?.sub),
       heartbeatMs: this.ctx.heartbeatMs,
     };
   }
 
   private async join(msg: JoinMessage): Promise<JoinAck> {
     const room = await this.ctx.hub.join(this.peerId!, msg.room, msg.role);
+    this.guard.joined();
     const members = msg.role === 'peer' ? [...room.peers.values()] : msg.role === 'viewer' ? (room.broadcaster ? [room.broadcaster] : []) : [...room.viewers.values()];
     return {
       type: 'ack',
@@ -178,7 +203,14 @@ export class JsonConnection implements Session {
     this.error(id, 'unavailable', 'internal error');
   }
 
+  private violated(violation: Violation): void {
+    if (violation === 'rate-abuse') return this.close(CLOSE.rateLimited, 'rate limit exceeded repeatedly');
+    this.error(undefined, 'forbidden', 'no room joined in time');
+    this.close(CLOSE.joinTimeout, 'no room joined in time');
+  }
+
   private error(id: number | undefined, code: ErrorCode, message: string): void {
+    this.ctx.metrics.error(code, 'json');
     this.send(id === undefined ? { type: 'error', code, message } : { type: 'error', id, code, message });
   }
 
@@ -189,6 +221,11 @@ export class JsonConnection implements Session {
 
 function info(member: Member) {
   return { id: member.peerId, role: member.role };
+}
+
+/** A frame's size in UTF-8 bytes, which is what the caps count (`length` undercounts non-ASCII). */
+function utf8Length(text: string): number {
+  return Buffer.byteLength(text, 'utf8');
 }
 
 /** The request id of a message that failed validation, when one can be read off it. */

@@ -1,8 +1,9 @@
 import type { WebSocket } from 'ws';
 import { isHeraldError } from '../core/errors.js';
-import type { Hub } from '../core/hub.js';
+import type { Grant } from '../core/grant.js';
 import type { PeerEvent, Session } from '../core/types.js';
-import type { Logger } from '../observability/logger.js';
+import { CLOSE, type ConnectionContext } from './context.js';
+import { Guard, type Violation } from './guard.js';
 import { Inbox } from './inbox.js';
 import { toSeed } from './translate.js';
 
@@ -14,26 +15,21 @@ import { toSeed } from './translate.js';
 
 export type SeedRole = 'sender' | 'reader';
 
-/** Close codes of the seed protocol, documented in docs/protocol.md. */
-export const SEED_CLOSE = {
-  badPath: 1008,
-  unsupportedData: 1003,
-  tooBig: 1009,
-  shutdown: 1001,
-  replaced: 4000,
-  kicked: 4001,
-  conflict: 4009,
-} as const;
-
 const SENDER_PREFIX = 'sender/';
+/** Longest room or user id, on the path and in a reader's join. */
+const MAX_ID_LENGTH = 128;
 
 /** Parses `/webrtc/<role>/<id>[?query]`; returns a reason string when the path is bad. */
 export function parseSeedPath(pathname: string): { role: SeedRole; id: string } | string {
   const parts = pathname.split('/');
   // ['', 'webrtc', role, id]
   if (parts.length !== 4 || parts[1] !== 'webrtc') return 'expected /webrtc/sender/<roomId> or /webrtc/reader/<userId>';
-  const role = parts[2];
-  if (role !== 'sender' && role !== 'reader') return `unknown role "${role}"`;
+  const role = parts[2]!;
+  // The reason goes into a close frame (at most 123 bytes): never echo unbounded input.
+  // The pathname is percent-encoded ASCII, so 32 characters are 32 bytes.
+  if (role !== 'sender' && role !== 'reader') {
+    return `unknown role "${role.length > 32 ? role.slice(0, 32) + '...' : role}"`;
+  }
   let id: string;
   try {
     id = decodeURIComponent(parts[3]!);
@@ -41,8 +37,20 @@ export function parseSeedPath(pathname: string): { role: SeedRole; id: string } 
     return 'id is not valid percent-encoding';
   }
   if (!id) return 'missing id';
-  if (id.length > 128) return 'id longer than 128 characters';
+  if (id.length > MAX_ID_LENGTH) return `id longer than ${MAX_ID_LENGTH} characters`;
+  // Sender peer ids are `sender/<roomId>`: a reader id with a '/' (sent as %2F) could take one.
+  if (role === 'reader' && id.includes('/')) return 'reader id may not contain "/"';
   return { role, id };
+}
+
+/** Cuts a close reason to the 123 bytes a close frame allows (ws throws on more). */
+export function closeReason(reason: string): string {
+  if (Buffer.byteLength(reason) <= 123) return reason;
+  let cut = reason.slice(0, 120);
+  while (Buffer.byteLength(cut) > 120) cut = cut.slice(0, -1);
+  // Don't leave half a surrogate pair behind.
+  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
+  return cut + '...';
 }
 
 export class SeedConnection implements Session {
@@ -51,38 +59,45 @@ export class SeedConnection implements Session {
   /** The room this connection is bound to: the sender's own room, or the reader's join. */
   private room: string | undefined;
   private readonly inbox = new Inbox((frame) => this.handle(frame));
+  private readonly guard: Guard;
 
   constructor(
     private readonly ws: WebSocket,
-    private readonly hub: Hub,
+    private readonly ctx: ConnectionContext,
     readonly role: SeedRole,
     readonly id: string,
-    private readonly log: Logger,
-    private readonly identity?: string,
+    private readonly grant?: Grant,
   ) {
+    this.guard = new Guard(ctx.limits, (v) => this.violated(v));
     // Reader ids come from one path segment, so they never contain '/': no clash.
     this.peerId = role === 'sender' ? SENDER_PREFIX + id : id;
     ws.on('message', (data, isBinary) => {
-      if (isBinary) return this.close(SEED_CLOSE.unsupportedData, 'binary frames are not supported');
+      if (isBinary) return this.close(CLOSE.unsupportedData, 'binary frames are not supported');
+      if (!this.guard.allow()) return this.error('rate-limited', 'too many messages; slow down');
       this.inbox.push(data.toString());
     });
-    ws.on('close', () => this.hub.disconnect(this.peerId, this, false));
+    ws.on('close', () => {
+      this.guard.dispose();
+      this.ctx.hub.disconnect(this.peerId, this, false);
+    });
     void this.inbox.waitFor(this.open());
   }
 
   private async open(): Promise<void> {
     try {
-      const { rooms } = await this.hub.connect(this.peerId, this, this.identity);
+      const { rooms } = await this.ctx.hub.connect(this.peerId, this, this.grant);
       if (this.role === 'sender') {
-        const room = await this.hub.join(this.peerId, this.id, 'broadcaster');
+        const room = await this.ctx.hub.join(this.peerId, this.id, 'broadcaster');
         this.room = this.id;
+        this.guard.joined();
         // Readers already waiting in the room are announced as if they had just joined.
         for (const viewer of room.viewers.values()) this.send(`join|${viewer.peerId}`);
       } else {
         this.room = rooms.keys().next().value; // a replaced reader keeps its binding
+        if (this.room) this.guard.joined();
       }
     } catch (err) {
-      const code = isHeraldError(err) && err.code === 'conflict' ? SEED_CLOSE.conflict : 1011;
+      const code = !isHeraldError(err) ? 1011 : err.code === 'conflict' ? CLOSE.conflict : err.code === 'forbidden' ? CLOSE.forbidden : 1011;
       this.fail(err);
       this.close(code, isHeraldError(err) ? err.message : 'internal error');
     }
@@ -105,7 +120,7 @@ export class SeedConnection implements Session {
         else if (event.member.role === 'broadcaster' && this.room === event.room) this.unbind('unbound');
         return;
       case 'removed':
-        if (this.role === 'sender') this.close(SEED_CLOSE.kicked, 'removed from the room');
+        if (this.role === 'sender') this.close(CLOSE.kicked, 'removed from the room');
         else if (this.room === event.room) {
           this.room = undefined;
           this.send('leaveline');
@@ -118,7 +133,7 @@ export class SeedConnection implements Session {
   }
 
   close(code: number, reason: string): void {
-    this.ws.close(code, reason);
+    this.ws.close(code, closeReason(reason));
   }
 
   private handle(frame: string): void | Promise<void> {
@@ -133,10 +148,10 @@ export class SeedConnection implements Session {
     const payload = { kind: 'seed' as const, type, value: frame.slice(bar2 + 1) };
     try {
       if (this.role === 'sender') {
-        this.hub.signal(this.peerId, this.id, target, payload);
+        this.ctx.hub.signal(this.peerId, this.id, target, payload);
       } else {
         if (this.room !== target) return this.error('not-joined', `send join|${target} first`);
-        this.hub.signalBroadcaster(this.peerId, target, payload);
+        this.ctx.hub.signalBroadcaster(this.peerId, target, payload);
       }
     } catch (err) {
       this.fail(err, this.role === 'sender' ? 'no-such-peer' : 'no-sender');
@@ -144,11 +159,13 @@ export class SeedConnection implements Session {
   }
 
   private async join(roomId: string): Promise<void> {
+    if (roomId.length > MAX_ID_LENGTH) return this.error('bad-frame', `room id longer than ${MAX_ID_LENGTH} characters`);
     try {
-      if (this.room && this.room !== roomId) await this.hub.leave(this.peerId, this.room);
+      if (this.room && this.room !== roomId) await this.ctx.hub.leave(this.peerId, this.room);
       this.room = undefined;
-      await this.hub.join(this.peerId, roomId, 'viewer');
+      await this.ctx.hub.join(this.peerId, roomId, 'viewer');
       this.room = roomId;
+      this.guard.joined();
     } catch (err) {
       this.fail(err);
     }
@@ -159,19 +176,26 @@ export class SeedConnection implements Session {
     const room = this.room!;
     this.room = undefined;
     this.send('leaveline');
-    void this.hub.leave(this.peerId, room, reason);
+    void this.ctx.hub.leave(this.peerId, room, reason);
   }
 
   private fail(err: unknown, notFoundCode = 'no-such-peer'): void {
     if (!isHeraldError(err)) {
-      this.log.error({ err, peer: this.peerId }, 'seed connection failed');
+      this.ctx.log.error({ err, peer: this.peerId }, 'seed connection failed');
       return this.error('internal', 'internal error');
     }
     this.error(err.code === 'not-found' ? notFoundCode : err.code, err.message);
   }
 
   private error(code: string, message: string): void {
+    this.ctx.metrics.error(code, 'seed');
     this.send(`error|${code}|${message}`);
+  }
+
+  private violated(violation: Violation): void {
+    if (violation === 'rate-abuse') return this.close(CLOSE.rateLimited, 'rate limit exceeded repeatedly');
+    this.error('join-timeout', 'no room joined in time');
+    this.close(CLOSE.joinTimeout, 'no room joined in time');
   }
 
   private send(frame: string): void {

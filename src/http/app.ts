@@ -1,26 +1,38 @@
 import cors from '@koa/cors';
 import Koa from 'koa';
 import bodyParser from 'koa-bodyparser';
+import type { Tokens } from '../auth/tokens.js';
+import type { Config } from '../config.js';
+import type { Hub } from '../core/hub.js';
+import { originAllowed } from '../gateway/request.js';
 import type { Logger } from '../observability/logger.js';
+import type { Metrics } from '../observability/metrics.js';
+import { adminRouter } from './admin.js';
 import { healthRouter, type Readiness } from './health.js';
+import { iceServersRouter } from './ice-servers.js';
+import { metricsRouter } from './metrics.js';
 import { staticFiles } from './static.js';
 
 export interface AppDeps {
+  config: Config;
   log: Logger;
+  hub: Hub;
+  metrics: Metrics;
+  tokens: Tokens | undefined;
   readiness: Readiness;
 }
 
 /** The Koa app: every HTTP route of DESIGN.md §2, each router in its own file. */
-export function createApp({ log, readiness }: AppDeps): Koa {
+export function createApp({ config, log, hub, metrics, tokens, readiness }: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
-  app.on('error', (err) => log.warn({ err }, 'http error'));
+  app.proxy = config.trustProxy;
   app.use(async (ctx, next) => {
     try {
       await next();
     } catch (err: any) {
       ctx.status = err.status ?? 500;
-      ctx.body = { error: ctx.status >= 500 ? 'internal' : (err.expose ? err.message : 'bad-request') };
+      ctx.body = { error: ctx.status >= 500 ? 'internal' : 'bad-request', message: err.expose ? err.message : undefined };
       if (ctx.status >= 500) log.error({ err, path: ctx.path }, 'http handler failed');
     }
     if (ctx.status === 404 && ctx.body === undefined) {
@@ -28,9 +40,12 @@ export function createApp({ log, readiness }: AppDeps): Koa {
       ctx.body = { error: 'not-found', path: ctx.path };
     }
   });
-  app.use(cors());
+  // The same allow-list as WebSocket upgrades; a disallowed origin gets no CORS headers.
+  app.use(cors({ origin: (ctx) => (originAllowed(ctx.get('origin') || undefined, config.allowedOrigins) ? ctx.get('origin') || '*' : '') }));
   app.use(bodyParser({ jsonLimit: '64kb' }));
-  app.use(healthRouter(readiness).routes());
+  for (const router of [healthRouter(readiness), metricsRouter(metrics), iceServersRouter(config, tokens), adminRouter(hub, tokens)]) {
+    app.use(router.routes()).use(router.allowedMethods());
+  }
   staticFiles(app);
   return app;
 }

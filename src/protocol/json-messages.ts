@@ -26,13 +26,32 @@ export const Hello = z.strictObject({
 export const Join = z.strictObject({ type: z.literal('join'), id: RequestId, room: RoomId, role: Role });
 export const Leave = z.strictObject({ type: z.literal('leave'), id: RequestId, room: RoomId });
 
-/** `data` is opaque (SDP, candidate, app data); only its size is capped. `id` is optional. */
+/**
+ * How deep a signal's `data` may nest. SDP and candidates need 2 levels; the cap keeps a
+ * frame of 30k `[` (which JSON.parse takes) from overflowing the stack of the JSON.stringify
+ * that delivers it.
+ */
+export const MAX_DATA_DEPTH = 32;
+
+/** True when `value` nests at most `levels` arrays/objects deep. Visits containers only. */
+function nestsWithin(value: unknown, levels: number): boolean {
+  if (value === null || typeof value !== 'object') return true;
+  if (levels === 0) return false;
+  const children = Array.isArray(value) ? value : Object.values(value);
+  for (const child of children) if (!nestsWithin(child, levels - 1)) return false;
+  return true;
+}
+
+/** `data` is opaque (SDP, candidate, app data); only its size and depth are capped. `id` is optional. */
 export const Signal = z.strictObject({
   type: z.literal('signal'),
   id: RequestId.optional(),
   room: RoomId,
   to: z.string().min(1).max(200),
-  data: z.unknown().refine((d) => d !== undefined, 'data is required'),
+  data: z
+    .unknown()
+    .refine((d) => d !== undefined, 'data is required')
+    .refine((d) => nestsWithin(d, MAX_DATA_DEPTH), `data nests deeper than ${MAX_DATA_DEPTH} levels`),
 });
 
 export const ClientMessage = z.discriminatedUnion('type', [Hello, Join, Leave, Signal]);
@@ -92,13 +111,4 @@ export type ServerMessage =
   | { type: 'removed'; room: string; reason: string }
   | { type: 'bye'; reason: string; reconnect: boolean };
 
-/** Close codes of the JSON protocol, documented in docs/protocol.md. */
-export const JSON_CLOSE = {
-  replaced: 4000,
-  kicked: 4001,
-  unauthorized: 4401,
-  forbidden: 4403,
-  joinTimeout: 4408,
-  rateLimited: 4429,
-  restart: 1012,
-} as const;
+export { CLOSE } from './close-codes.js';

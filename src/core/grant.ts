@@ -1,0 +1,19 @@
+import { HeraldError } from './errors.js';
+import type { Role } from './types.js';
+
+export type GrantRole = Role | 'admin';
+
+/** What an authenticated connection may do: who it is, which room(s), which roles. */
+export interface Grant {
+  sub: string;
+  /** A room id, or '*' for any room. */
+  room: string;
+  roles: ReadonlySet<GrantRole>;
+}
+
+/** Throws HeraldError('forbidden') unless `grant` allows `role` in `room`. No grant = open mode. */
+export function checkGrant(grant: Grant | undefined, room: string, role: GrantRole): void {
+  if (!grant) return;
+  if (grant.room !== '*' && grant.room !== room) throw new HeraldError('forbidden', `token is for room ${grant.room}, not ${room}`);
+  if (!grant.roles.has(role)) throw new HeraldError('forbidden', `token does not grant the ${role} role`);
+}
