@@ -1,0 +1,106 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, ENV_NAMES, loadConfig } from '../../src/config.js';
+
+/** The ConfigError thrown by loadConfig, or a failure if none is thrown. */
+function configError(overrides: Record<string, unknown>, env: Record<string, string> = {}): ConfigError {
+  try {
+    loadConfig(overrides, env);
+  } catch (err) {
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).not.toContain('\n');
+    return err as ConfigError;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig', () => {
+  it('has the documented defaults with an empty environment', () => {
+    const c = loadConfig({}, {});
+    expect(c.port).toBe(9800);
+    expect(c.host).toBe('0.0.0.0');
+    expect(c.redisUrl).toBeUndefined();
+    expect(c.secret).toBeUndefined();
+    expect(c.allowedOrigins).toBeUndefined();
+    expect(c.maxFrameBytes).toBe(65536);
+    expect(c.heartbeatMs).toBeGreaterThan(0);
+  });
+
+  it('reads the environment variables DESIGN.md names', () => {
+    const c = loadConfig(
+      {},
+      {
+        PORT: '1234',
+        HOST: '127.0.0.1',
+        REDIS_URL: 'redis://localhost:6379',
+        HERALD_SECRET: 'x'.repeat(32),
+        HERALD_ALLOWED_ORIGINS: 'https://a.test, https://b.test,,',
+        HERALD_ICE_SERVERS: JSON.stringify([{ urls: 'stun:stun.test:3478' }]),
+        TURN_SECRET: 'turn-secret',
+        TURN_URLS: 'turn:turn.test:3478?transport=udp,turns:turn.test:5349',
+        LOG_LEVEL: 'warn',
+      },
+    );
+    expect(c.port).toBe(1234);
+    expect(c.host).toBe('127.0.0.1');
+    expect(c.redisUrl).toBe('redis://localhost:6379');
+    expect(c.secret).toBe('x'.repeat(32));
+    expect(c.allowedOrigins).toEqual(['https://a.test', 'https://b.test']);
+    expect(c.iceServers).toEqual([{ urls: 'stun:stun.test:3478' }]);
+    expect(c.turnSecret).toBe('turn-secret');
+    expect(c.turnUrls).toEqual(['turn:turn.test:3478?transport=udp', 'turns:turn.test:5349']);
+    expect(c.logLevel).toBe('warn');
+  });
+
+  it('flags win over the environment', () => {
+    const c = loadConfig({ port: '4321', host: '::1' }, { PORT: '1234', HOST: '127.0.0.1' });
+    expect(c.port).toBe(4321);
+    expect(c.host).toBe('::1');
+  });
+
+  it('an empty environment variable counts as unset', () => {
+    const c = loadConfig({}, { PORT: '', REDIS_URL: '' });
+    expect(c.port).toBe(9800);
+    expect(c.redisUrl).toBeUndefined();
+  });
+
+  it('every setting has its own environment variable', () => {
+    const names = Object.values(ENV_NAMES);
+    expect(new Set(names).size).toBe(names.length);
+    expect(ENV_NAMES).toMatchObject({
+      port: 'PORT',
+      host: 'HOST',
+      redisUrl: 'REDIS_URL',
+      secret: 'HERALD_SECRET',
+      allowedOrigins: 'HERALD_ALLOWED_ORIGINS',
+      iceServers: 'HERALD_ICE_SERVERS',
+      turnSecret: 'TURN_SECRET',
+      turnUrls: 'TURN_URLS',
+      logLevel: 'LOG_LEVEL',
+    });
+  });
+
+  const bad: [string, Record<string, string>, string][] = [
+    ['a non-numeric port', { PORT: 'abc' }, 'PORT'],
+    ['a port out of range', { PORT: '70000' }, 'PORT'],
+    ['a negative port', { PORT: '-1' }, 'PORT'],
+    ['a fractional port', { PORT: '80.5' }, 'PORT'],
+    ['an unknown log level', { LOG_LEVEL: 'loud' }, 'LOG_LEVEL'],
+    ['a Redis URL that is not a URL', { REDIS_URL: 'not a url' }, 'REDIS_URL'],
+    ['a short secret', { HERALD_SECRET: 'short' }, 'HERALD_SECRET'],
+    ['ICE servers that are not JSON', { HERALD_ICE_SERVERS: '[{' }, 'HERALD_ICE_SERVERS'],
+    ['ICE servers without urls', { HERALD_ICE_SERVERS: '[{"username":"u"}]' }, 'HERALD_ICE_SERVERS'],
+    ['a TURN secret without TURN URLs', { TURN_SECRET: 's' }, 'TURN_URLS'],
+    ['a frame cap below the minimum', { HERALD_MAX_FRAME_BYTES: '10' }, 'HERALD_MAX_FRAME_BYTES'],
+    ['a zero heartbeat', { HERALD_HEARTBEAT_MS: '0' }, 'HERALD_HEARTBEAT_MS'],
+    ['a non-boolean trust-proxy', { HERALD_TRUST_PROXY: 'yes' }, 'HERALD_TRUST_PROXY'],
+  ];
+  for (const [name, env, setting] of bad) {
+    it(`${name} fails with a ConfigError naming ${setting}`, () => {
+      expect(configError({}, env).message).toContain(setting);
+    });
+  }
+
+  it('a bad flag is reported under its setting name too', () => {
+    expect(configError({ port: 'abc' }).message).toContain('PORT');
+  });
+});
