@@ -84,6 +84,8 @@ export const ENV_NAMES: Record<keyof Config, string> = {
 
 export class ConfigError extends Error {}
 
+const SECRET_KEYS = new Set<keyof Config>(['secret', 'turnSecret', 'redisUrl']);
+
 type Input = Partial<Record<keyof Config, unknown>>;
 
 /** Builds the config from the environment, overridden by `overrides` (flags or tests). */
@@ -98,7 +100,9 @@ export function loadConfig(overrides: Input = {}, env: NodeJS.ProcessEnv = proce
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const key = issue.path[0] as keyof Config;
-    throw new ConfigError(`invalid setting ${ENV_NAMES[key] ?? String(key)} (${String(input[key])}): ${issue.message}`);
+    // Never echo secrets into logs or terminals.
+    const shown = SECRET_KEYS.has(key) ? '' : ` (${String(input[key])})`;
+    throw new ConfigError(`invalid setting ${ENV_NAMES[key] ?? String(key)}${shown}: ${issue.message}`);
   }
   const config = parsed.data;
   if (config.turnSecret && !config.turnUrls?.length) {

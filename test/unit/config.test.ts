@@ -103,4 +103,10 @@ describe('loadConfig', () => {
   it('a bad flag is reported under its setting name too', () => {
     expect(configError({ port: 'abc' }).message).toContain('PORT');
   });
+
+  it('never echoes a secret value in the error', () => {
+    const message = configError({}, { HERALD_SECRET: 'tooShortSecret' }).message;
+    expect(message).toContain('HERALD_SECRET');
+    expect(message).not.toContain('tooShortSecret');
+  });
 });
