@@ -25,7 +25,12 @@ export interface HubObserver {
 
 interface Detached {
   timer: NodeJS.Timeout;
+  /** Everything addressed to the peer while away, in order. */
   queue: PeerEvent[];
+  /** Signals in `queue`; only signals count against `resumeQueueMax`. */
+  signals: number;
+  /** Senders (room + id) already told `expired`: each is told once. */
+  told: Set<string>;
 }
 
 /** One peer id held by this instance: connected (session) or waiting to resume (detached). */
@@ -131,7 +136,7 @@ export class Hub implements ClusterListener {
     if (resumable && this.options.resumeGraceMs > 0 && state.rooms.size > 0) {
       const timer = setTimeout(() => this.graceExpired(state), this.options.resumeGraceMs);
       timer.unref();
-      state.detached = { timer, queue: [] };
+      state.detached = { timer, queue: [], signals: 0, told: new Set() };
       return;
     }
     void this.forget(state, reason);
@@ -228,8 +233,13 @@ export class Hub implements ClusterListener {
     }
     const detached = state.detached;
     if (!detached) return;
-    if (detached.queue.length < this.options.resumeQueueMax) detached.queue.push(event);
-    else if (event.type === 'signal') this.bounceExpired(event.room, event.from, peerId);
+    // Membership notices are always kept, so a resumed peer's view of its rooms is complete;
+    // they are bounded by room churn. Signals are capped: past the cap, senders are told.
+    if (event.type !== 'signal') detached.queue.push(event);
+    else if (detached.signals < this.options.resumeQueueMax) {
+      detached.signals++;
+      detached.queue.push(event);
+    } else this.bounceExpired(detached, event.room, event.from, peerId);
   }
 
   peerTaken(peerId: string): void {
@@ -287,20 +297,20 @@ export class Hub implements ClusterListener {
 
   /** Tells the senders of queued signals that they will never be delivered. */
   private expireQueue(state: PeerState): void {
-    const queue = state.detached?.queue;
-    if (!queue?.length) return;
-    const told = new Set<string>();
-    for (const event of queue) {
-      if (event.type !== 'signal') continue;
-      const key = `${event.room}\n${event.from}`;
-      if (told.has(key)) continue;
-      told.add(key);
-      this.bounceExpired(event.room, event.from, state.id);
+    const detached = state.detached;
+    if (!detached) return;
+    for (const event of detached.queue) {
+      if (event.type === 'signal') this.bounceExpired(detached, event.room, event.from, state.id);
     }
-    queue.length = 0;
+    detached.queue.length = 0;
+    detached.signals = 0;
   }
 
-  private bounceExpired(roomId: string, senderId: string, to: string): void {
+  /** Sends `expired` to a sender once per absence of the recipient. */
+  private bounceExpired(detached: Detached, roomId: string, senderId: string, to: string): void {
+    const key = `${roomId}\n${senderId}`;
+    if (detached.told.has(key)) return;
+    detached.told.add(key);
     const sender = this.cluster.room(roomId)?.get(senderId);
     if (sender) this.cluster.send(sender, { type: 'expired', room: roomId, to });
   }

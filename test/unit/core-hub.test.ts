@@ -371,6 +371,25 @@ describe('Hub', () => {
       expect(b.take('expired')).toEqual([{ type: 'expired', room: 'r', to: 'v' }]);
     });
 
+    it('many overflowing signals tell their sender once, and membership notices are never dropped', async () => {
+      const b = await enter('b', 'r', 'broadcaster');
+      const v = new FakeSession();
+      const { resumeToken } = await hub.connect('v', v);
+      await hub.join('v', 'r', 'viewer');
+      b.events.length = 0;
+      hub.disconnect('v', v, true);
+      for (let i = 0; i < 20; i++) hub.signal('b', 'r', 'v', seed(String(i)));
+      expect(b.take('expired')).toEqual([{ type: 'expired', room: 'r', to: 'v' }]);
+      // The broadcaster leaves and comes back while v is away: v must hear both on resume.
+      await hub.leave('b', 'r');
+      await hub.join('b', 'r', 'broadcaster');
+      const back = new FakeSession();
+      hub.resume(resumeToken, back);
+      expect(back.take('signal')).toHaveLength(3); // resumeQueueMax in this block
+      expect(back.take('peer-left').map((e) => e.member.peerId)).toEqual(['b']);
+      expect(back.take('peer-joined').map((e) => e.member.peerId)).toEqual(['b']);
+    });
+
     it('when the grace runs out the peer leaves with "timeout" and senders of queued signals are told once', async () => {
       vi.useFakeTimers();
       const b = await enter('b', 'r', 'broadcaster');
