@@ -5,7 +5,7 @@ import { iceServersFor } from '../auth/turn.js';
 import { tokenFrom, type Tokens } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import { HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
-import type { Grant } from '../core/grant.js';
+import { checkGrant, type Grant } from '../core/grant.js';
 import type { Hub } from '../core/hub.js';
 import type { Session } from '../core/types.js';
 import type { Logger } from '../observability/logger.js';
@@ -120,6 +120,7 @@ export class Gateway {
     const json = url.pathname === '/ws';
     const ip = clientIp(req, this.config.trustProxy);
     let grant: Grant | undefined;
+    let counted = false;
     try {
       if (!this.accepting) throw new HeraldError('unavailable', 'server is draining; reconnect elsewhere');
       if (!originAllowed(req.headers.origin, this.config.allowedOrigins)) {
@@ -129,28 +130,47 @@ export class Gateway {
       if (cap > 0 && (this.perIp.get(ip) ?? 0) >= cap) {
         throw new HeraldError('rate-limited', `at most ${cap} connections per client address`);
       }
-      if (this.tokens) grant = await this.tokens.verify(tokenFrom(url, req.headers.authorization));
+      // Counted now, before the token check awaits: upgrades racing in parallel must not all
+      // pass the cap. The slot is given back when the TCP socket closes, however that happens.
+      this.count(ip, socket);
+      counted = true;
+      if (this.tokens) {
+        grant = await this.tokens.verify(tokenFrom(url, req.headers.authorization));
+        // A seed path names its role (and a sender its room) up front: check them here, so a
+        // wrong token is refused at the upgrade. A reader's room is checked at `join|<room>`.
+        const seed = json ? undefined : parseSeedPath(url.pathname);
+        if (seed && typeof seed !== 'string') {
+          if (seed.role === 'sender') checkGrant(grant, seed.id, 'broadcaster');
+          else if (!grant.roles.has('viewer')) throw new HeraldError('forbidden', 'token does not grant the viewer role');
+        }
+      }
     } catch (err) {
       if (!isHeraldError(err)) throw err;
       this.log.info({ ip, path: url.pathname, code: err.code, reason: err.message }, 'upgrade refused');
       this.ctx.metrics.error(err.code, json ? 'json' : 'seed');
       if (!json) return refuse(socket, STATUS[err.code] ?? [400, 'Bad Request']);
-      return this.accept(req, socket, head, ip, (ws) => {
+      if (!counted) this.count(ip, socket);
+      return this.accept(req, socket, head, (ws) => {
         ws.send(JSON.stringify({ type: 'error', code: err.code, message: err.message }));
         ws.close(JSON_REFUSAL[err.code] ?? CLOSE.forbidden, closeReason(err.message));
       });
     }
-    this.accept(req, socket, head, ip, (ws) => this.route(ws, url, ip, grant));
+    this.accept(req, socket, head, (ws) => this.route(ws, url, ip, grant));
   }
 
-  private accept(req: IncomingMessage, socket: Duplex, head: Buffer, ip: string, then: (ws: WebSocket) => void): void {
+  /** Counts a connection from `ip` until its TCP socket closes. */
+  private count(ip: string, socket: Duplex): void {
+    if (socket.destroyed) return; // its 'close' has been emitted already
+    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
+    socket.once('close', () => {
+      const left = (this.perIp.get(ip) ?? 1) - 1;
+      if (left > 0) this.perIp.set(ip, left);
+      else this.perIp.delete(ip);
+    });
+  }
+
+  private accept(req: IncomingMessage, socket: Duplex, head: Buffer, then: (ws: WebSocket) => void): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
-      ws.once('close', () => {
-        const left = (this.perIp.get(ip) ?? 1) - 1;
-        if (left > 0) this.perIp.set(ip, left);
-        else this.perIp.delete(ip);
-      });
       ws.on('error', (err) => this.log.debug({ err }, 'socket error'));
       then(ws);
     });
