@@ -37,6 +37,8 @@ export interface SignalingEvents {
   'peer-left': { room: string; peer: PeerInfo; reason: string };
   expired: { room: string; to: string };
   removed: { room: string; reason: string };
+  /** The room's member counts, at most about once a second while they change. */
+  counts: { room: string; counts: { broadcaster: boolean; viewers: number; peers: number } };
   /** After a reconnect that could not resume: the room was joined again from scratch. */
   rejoined: JoinAck;
   /** An error pushed by the server (not the reply to a request), or a fatal close. */
@@ -253,6 +255,8 @@ export class Signaling extends Emitter<SignalingEvents> {
       case 'removed':
         this.rooms.delete(msg.room);
         return this.emit('removed', msg);
+      case 'counts':
+        return this.emit('counts', msg);
       case 'bye':
         // The server is draining: the close that follows triggers a resume elsewhere.
         this.attempt = 0;

@@ -48,6 +48,7 @@ const schema = z.object({
   rateBurst: int(1).default(200),
   ratePerSecond: int(1).default(100),
   drainGraceMs: int(0).default(1000),
+  countsIntervalMs: int(0).default(1000),
   drainDeadlineMs: int(0).default(10000),
 });
 
@@ -79,6 +80,7 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   rateBurst: 'HERALD_RATE_BURST',
   ratePerSecond: 'HERALD_RATE_PER_SECOND',
   drainGraceMs: 'HERALD_DRAIN_GRACE_MS',
+  countsIntervalMs: 'HERALD_COUNTS_INTERVAL_MS',
   drainDeadlineMs: 'HERALD_DRAIN_DEADLINE_MS',
 };
 

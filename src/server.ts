@@ -40,6 +40,7 @@ export class Herald {
       maxRoomsPerPeer: config.maxRoomsPerConnection,
       resumeGraceMs: config.resumeGraceMs,
       resumeQueueMax: config.resumeQueueMax,
+      countsIntervalMs: config.countsIntervalMs,
     }, this.metrics);
     this.gateway = new Gateway(config, this.hub, this.log, this.metrics, this.tokens);
     const app = createApp({
@@ -88,6 +89,7 @@ export class Herald {
     this.gateway.stop();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.hub.stop();
     await this.cluster.stop();
   }
 }

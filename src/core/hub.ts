@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import type { Cluster, ClusterListener } from '../cluster/cluster.js';
 import { HeraldError } from './errors.js';
 import { checkGrant, type Grant } from './grant.js';
+import { Presence } from './presence.js';
 import type { Room } from './room.js';
 import { maySignal, type LeaveReason, type Member, type Payload, type PeerEvent, type Protocol, type Role, type Session } from './types.js';
 
@@ -14,6 +15,8 @@ export interface HubOptions {
   resumeGraceMs: number;
   /** How many events wait for a detached peer before senders are told `expired`. */
   resumeQueueMax: number;
+  /** At most one `counts` update per room per this many ms (0 = never send counts). */
+  countsIntervalMs?: number;
 }
 
 /** Hooks the observability layer listens to; the core itself does no I/O. */
@@ -63,12 +66,15 @@ export interface Connected {
 export class Hub implements ClusterListener {
   private readonly peers = new Map<string, PeerState>();
   private readonly byResumeToken = new Map<string, PeerState>();
+  private readonly presence: Presence | undefined;
 
   constructor(
     readonly cluster: Cluster,
     readonly options: HubOptions,
     private readonly observer: HubObserver = {},
-  ) {}
+  ) {
+    if (options.countsIntervalMs) this.presence = new Presence(options.countsIntervalMs, (id) => this.sendCounts(id));
+  }
 
   get instanceId(): string {
     return this.cluster.instanceId;
@@ -209,6 +215,7 @@ export class Hub implements ClusterListener {
     for (const listener of room.listenersOf(member)) {
       if (listener.instanceId === this.instanceId) this.deliver(listener.peerId, event);
     }
+    this.presence?.touch(room.id);
   }
 
   memberLeft(room: Room, member: Member, reason: LeaveReason): void {
@@ -222,6 +229,7 @@ export class Hub implements ClusterListener {
     for (const listener of room.listenersOf(member)) {
       if (listener.instanceId === this.instanceId) this.deliver(listener.peerId, event);
     }
+    this.presence?.touch(room.id);
   }
 
   deliver(peerId: string, event: PeerEvent): void {
@@ -249,6 +257,21 @@ export class Hub implements ClusterListener {
     this.byResumeToken.delete(state.resumeToken);
     if (state.detached) clearTimeout(state.detached.timer);
     state.session?.close(4000, 'replaced');
+  }
+
+  /** Tells this instance's connected members of a room how many members it has now. */
+  private sendCounts(roomId: string): void {
+    const room = this.cluster.room(roomId);
+    if (!room) return;
+    const event: PeerEvent = { type: 'counts', room: roomId, counts: room.counts() };
+    for (const member of room.members()) {
+      if (member.instanceId === this.instanceId) this.peers.get(member.peerId)?.session?.deliver(event);
+    }
+  }
+
+  /** Stops timers (server shutdown). */
+  stop(): void {
+    this.presence?.stop();
   }
 
   /** Closes every session (shutdown). Sessions report back through `disconnect`. */

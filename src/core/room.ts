@@ -1,5 +1,5 @@
 import { HeraldError } from './errors.js';
-import { hears, type Member } from './types.js';
+import { hears, type Member, type RoomCounts } from './types.js';
 
 /**
  * One room's membership, split by role so that every question the message path asks
@@ -14,6 +14,10 @@ export class Room {
 
   get size(): number {
     return (this.broadcaster ? 1 : 0) + this.viewers.size + this.peers.size;
+  }
+
+  counts(): RoomCounts {
+    return { broadcaster: this.broadcaster !== undefined, viewers: this.viewers.size, peers: this.peers.size };
   }
 
   get(peerId: string): Member | undefined {

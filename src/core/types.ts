@@ -37,6 +37,12 @@ export type LeaveReason =
   | 'unbound'     // seed reader unbound because its sender left
   | 'instance-lost'; // the instance holding it died
 
+export interface RoomCounts {
+  broadcaster: boolean;
+  viewers: number;
+  peers: number;
+}
+
 /** Everything the core may push to one connected peer. */
 export type PeerEvent =
   | { type: 'signal'; room: string; from: string; fromRole: Role; payload: Payload }
@@ -44,6 +50,8 @@ export type PeerEvent =
   | { type: 'peer-left'; room: string; member: Member; reason: LeaveReason }
   /** Signals this peer sent to `to` were dropped: `to` never came back. */
   | { type: 'expired'; room: string; to: string }
+  /** How many members the room has now (coalesced; see core/presence.ts). */
+  | { type: 'counts'; room: string; counts: RoomCounts }
   /** Room notice pushed to the peer itself: it was removed. */
   | { type: 'removed'; room: string; reason: LeaveReason };
 

@@ -74,6 +74,8 @@ export class JsonConnection implements Session {
         return this.send({ type: 'expired', room: event.room, to: event.to });
       case 'removed':
         return this.send({ type: 'removed', room: event.room, reason: event.reason });
+      case 'counts':
+        return this.send({ type: 'counts', room: event.room, counts: event.counts });
     }
   }
 

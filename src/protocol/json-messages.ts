@@ -109,6 +109,7 @@ export type ServerMessage =
   | { type: 'peer-left'; room: string; peer: PeerInfo; reason: string }
   | { type: 'expired'; room: string; to: string }
   | { type: 'removed'; room: string; reason: string }
+  | { type: 'counts'; room: string; counts: { broadcaster: boolean; viewers: number; peers: number } }
   | { type: 'bye'; reason: string; reconnect: boolean };
 
 export { CLOSE } from './close-codes.js';
