@@ -39,6 +39,7 @@ const RESETTLE_MS = 3000;
 /** How long a taken-over peer's memberships wait for the new holder to re-join them. */
 const TAKEOVER_GRACE_MS = 3000;
 const TOMBSTONE_MS = 60_000;
+const STALE = 'this peer id was claimed again on another instance';
 
 /** What instances publish to each other's channels. */
 type Wire =
@@ -283,7 +284,11 @@ export class RedisCluster implements Cluster {
     } catch (err) {
       if (wantSnapshot) this.abortLoading(roomId);
       this.unjoin(roomId);
-      throw this.mapError(err, roomId, maxPeers);
+      const mapped = this.mapError(err, roomId, maxPeers);
+      // A newer claim of this peer id exists elsewhere and its `taken` notice is on the way:
+      // act on it now, so the socket is closed as replaced (4000), not refused.
+      if (mapped instanceof HeraldError && mapped.message === STALE) this.taken(member.peerId);
+      throw mapped;
     }
     const [v, insts, prevJson, snapshot] = result;
     const prev = prevJson ? parseMember(prevJson) : undefined;
@@ -780,10 +785,11 @@ export class RedisCluster implements Cluster {
   }
 
   private mapError(err: unknown, roomId: string, maxPeers: number): Error {
-    const message = err instanceof Error ? err.message : String(err);
+    // Redis prefixes a script's error_reply with ERR.
+    const message = (err instanceof Error ? err.message : String(err)).replace(/^ERR /, '');
     if (message === 'conflict') return new HeraldError('conflict', `room ${roomId} already has a broadcaster`);
     if (message.startsWith('room-full')) return new HeraldError('room-full', `room ${roomId} is full (${maxPeers} members)`);
-    if (message === 'stale') return new HeraldError('conflict', 'this peer id was claimed again elsewhere');
+    if (message === 'stale') return new HeraldError('conflict', STALE);
     if (isUnavailable(err)) return new HeraldError('unavailable', 'the cluster directory (redis) is unreachable');
     return err instanceof Error ? err : new Error(message);
   }
