@@ -1,5 +1,19 @@
 import type { Room } from '../core/room.js';
-import type { LeaveReason, Member, PeerEvent } from '../core/types.js';
+import type { LeaveReason, Member, PeerEvent, Role } from '../core/types.js';
+
+/** A peer's state handed from the instance that held it to the one it resumed on. */
+export interface Handoff {
+  /** Its rooms and roles; its memberships move with it (no one hears it leave or join). */
+  rooms: [string, Role][];
+  /** Events that waited for it, in order. */
+  queue: PeerEvent[];
+}
+
+/** What a reconnecting peer presents so that another instance may hand its state over. */
+export interface ResumeClaim {
+  resumeToken: string;
+  identity: string | undefined;
+}
 
 /** What a cluster tells the core of this instance. */
 export interface ClusterListener {
@@ -11,6 +25,11 @@ export interface ClusterListener {
   deliver(peerId: string, event: PeerEvent): void;
   /** Another instance took over a peer of ours (reconnect or resume elsewhere). */
   peerTaken(peerId: string): void;
+  /**
+   * Another instance resumes `peerId`: if the claim matches (token and identity), give up
+   * the peer here without leaving its rooms and return its state; otherwise undefined.
+   */
+  handOff(peerId: string, claim: ResumeClaim): Handoff | undefined;
 }
 
 export interface RoomSummary {
@@ -45,8 +64,12 @@ export interface Cluster {
   /** Sends an event to a member wherever it lives. Local members never touch the network. */
   send(to: Member, event: PeerEvent): void;
 
-  /** Records that this instance now holds `peerId`, telling any previous holder to let go. */
-  claimPeer(peerId: string): Promise<void>;
+  /**
+   * Records that this instance now holds `peerId`, telling any previous holder to let go.
+   * With `resume`, a previous holder on another instance hands the peer's state over: its
+   * rooms (already moved to this instance) and its queued events.
+   */
+  claimPeer(peerId: string, resume?: ResumeClaim): Promise<Handoff | undefined>;
   releasePeer(peerId: string): Promise<void>;
 
   listRooms(): Promise<RoomSummary[]>;

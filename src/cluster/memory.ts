@@ -51,7 +51,10 @@ export class MemoryCluster implements Cluster {
     this.listener.deliver(to.peerId, event);
   }
 
-  async claimPeer(): Promise<void> {}
+  /** One process: a resume always finds its peer in the hub, so nothing is ever handed over. */
+  async claimPeer(): Promise<undefined> {
+    return undefined;
+  }
   async releasePeer(): Promise<void> {}
 
   async listRooms(): Promise<RoomSummary[]> {

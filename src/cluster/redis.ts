@@ -3,9 +3,9 @@ import { Redis, type RedisOptions } from 'ioredis';
 import type { Config } from '../config.js';
 import { HeraldError } from '../core/errors.js';
 import { Room } from '../core/room.js';
-import type { LeaveReason, Member, PeerEvent } from '../core/types.js';
+import type { LeaveReason, Member, PeerEvent, Role } from '../core/types.js';
 import type { Logger } from '../observability/logger.js';
-import type { Cluster, ClusterListener, RoomSummary } from './cluster.js';
+import type { Cluster, ClusterListener, Handoff, ResumeClaim, RoomSummary } from './cluster.js';
 import * as lua from './redis-scripts.js';
 
 /**
@@ -40,13 +40,29 @@ const RESETTLE_MS = 3000;
 const TAKEOVER_GRACE_MS = 3000;
 const TOMBSTONE_MS = 60_000;
 const STALE = 'this peer id was claimed again on another instance';
+/** How long a resume waits for the previous holder to hand the peer over. */
+const HANDOFF_WAIT_MS = 2000;
+/** How long the previous holder forwards events for a handed-over peer (in flight meanwhile). */
+const FORWARD_MS = 10_000;
+/** On stop, how long local members get to resume elsewhere (drain) before being removed. */
+const STOP_HANDOFF_MS = 5000;
 
 /** What instances publish to each other's channels. */
 type Wire =
-  | { t: 'j'; r: string; v: number; m: Member }
+  /** A member joined; `mv`: it only moved to another instance (a resume), nobody is told. */
+  | { t: 'j'; r: string; v: number; m: Member; mv?: 1 }
   | { t: 'l'; r: string; v: number; ms: Member[]; why: LeaveReason }
   | { t: 'd'; p: string; e: PeerEvent }
-  | { t: 'k'; p: string };
+  /** Peer taken by instance `from`; with `rid`, a resume asking for a handoff reply. */
+  | { t: 'k'; p: string; rid?: string; from?: string; tok?: string; idn?: string }
+  | { t: 'h'; rid: string; h: WireHandoff | null };
+
+interface WireHandoff {
+  rooms: [string, Role][];
+  queue: PeerEvent[];
+  /** The peer's membership records, as the previous holder's replicas had them. */
+  members: { roomId: string; member: Member }[];
+}
 
 type RoomWire = Extract<Wire, { t: 'j' | 'l' }>;
 
@@ -153,6 +169,12 @@ export class RedisCluster implements Cluster {
   private stopping = false;
   private timer: NodeJS.Timeout | undefined;
   private readonly inflight = new Set<Promise<unknown>>();
+  /** Resumes waiting for the previous holder's handoff, by request id. */
+  private readonly handoffWaits = new Map<string, (h: WireHandoff | null) => void>();
+  /** Events for a peer whose handoff is being completed here, held to keep their order. */
+  private readonly handoffBuffers = new Map<string, PeerEvent[]>();
+  /** Peers handed over to another instance: events still arriving here are passed on. */
+  private readonly forwarded = new Map<string, { to: string; until: number }>();
   private readonly timers = new Set<NodeJS.Timeout>();
 
   constructor(
@@ -237,10 +259,17 @@ export class RedisCluster implements Cluster {
   }
 
   async stop(): Promise<void> {
+    await Promise.allSettled([...this.inflight]);
+    // Draining: peers told to reconnect elsewhere resume there, and their memberships move
+    // with them. Give them a moment before removing whatever is left.
+    const deadline = Date.now() + STOP_HANDOFF_MS;
+    while (this.healthy && Date.now() < deadline && [...this.replicas.values()].some((r) => r.local > 0)) {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    await Promise.allSettled([...this.inflight]);
     this.stopping = true;
     clearInterval(this.timer);
     for (const t of this.timers) clearTimeout(t);
-    await Promise.allSettled([...this.inflight]);
     if (this.healthy) {
       try {
         // Leave cleanly: what the reaper would do for a dead instance, done now.
@@ -267,6 +296,11 @@ export class RedisCluster implements Cluster {
 
   async join(roomId: string, member: Member, maxPeers: number): Promise<Room> {
     this.requireHealthy();
+    return (await this.admit(roomId, member, maxPeers, false)).room;
+  }
+
+  /** Admits a member; `moved`: a resumed member taking its place over, announced to no one. */
+  private async admit(roomId: string, member: Member, maxPeers: number, moved: boolean): Promise<Replica> {
     const keys = this.roomKeys(roomId);
     const wantSnapshot = !this.replicas.has(roomId) && !this.loading.has(roomId);
     if (wantSnapshot) {
@@ -294,17 +328,17 @@ export class RedisCluster implements Cluster {
     const prev = prevJson ? parseMember(prevJson) : undefined;
     // Tell the other instances first, so that what the local side does next (an offer to
     // the newcomer, say) reaches them after the notice.
-    this.publishRoom(insts, prev, { t: 'j', r: roomId, v, m: member });
+    this.publishRoom(insts, prev, moved ? { t: 'j', r: roomId, v, m: member, mv: 1 } : { t: 'j', r: roomId, v, m: member });
     let replica: Replica | undefined;
     if (wantSnapshot) {
-      replica = this.finishLoading(roomId, v, snapshot, member);
+      replica = this.finishLoading(roomId, v, snapshot, moved ? undefined : member);
     } else {
       await this.loading.get(roomId)?.done;
       replica = this.replicas.get(roomId) ?? (await this.ensureReplica(roomId));
-      this.applyJoin(replica, member, v);
+      this.applyJoin(replica, member, v, moved);
     }
     this.unjoin(roomId);
-    return replica.room;
+    return replica;
   }
 
   async leave(roomId: string, peerId: string, reason: LeaveReason): Promise<Member | undefined> {
@@ -359,8 +393,12 @@ export class RedisCluster implements Cluster {
 
   send(to: Member, event: PeerEvent): void {
     if (to.instanceId === this.instanceId) {
-      this.listener.deliver(to.peerId, event);
-      return;
+      const forward = this.forwarded.size > 0 ? this.forwarded.get(to.peerId) : undefined;
+      if (!forward) {
+        this.listener.deliver(to.peerId, event);
+        return;
+      }
+      to = { ...to, instanceId: forward.to };
     }
     if (!this.healthy) {
       // A relay answers its sender `unavailable`. Other events (an `expired` notice, sent
@@ -399,10 +437,14 @@ export class RedisCluster implements Cluster {
     }
     switch (wire.t) {
       case 'd':
-        this.listener.deliver(wire.p, wire.e);
+        this.receiveEvent(wire.p, wire.e);
         return;
       case 'k':
-        this.taken(wire.p);
+        if (wire.rid && wire.from) this.handOffTo(wire.from, wire.rid, wire.p, { resumeToken: wire.tok ?? '', identity: wire.idn });
+        else this.taken(wire.p);
+        return;
+      case 'h':
+        this.handoffWaits.get(wire.rid)?.(wire.h);
         return;
       default:
         this.receiveRoom(wire);
@@ -424,16 +466,28 @@ export class RedisCluster implements Cluster {
     this.applyWire(replica, wire);
   }
 
+  private receiveEvent(peerId: string, event: PeerEvent): void {
+    const held = this.handoffBuffers.get(peerId);
+    if (held) {
+      held.push(event);
+      return;
+    }
+    const forward = this.forwarded.size > 0 ? this.forwarded.get(peerId) : undefined;
+    if (forward) this.publish(forward.to, { t: 'd', p: peerId, e: event });
+    else this.listener.deliver(peerId, event);
+  }
+
   private applyWire(replica: Replica, wire: RoomWire): void {
-    if (wire.t === 'j') this.applyJoin(replica, wire.m, wire.v);
+    if (wire.t === 'j') this.applyJoin(replica, wire.m, wire.v, wire.mv === 1);
     else for (const m of wire.ms) this.applyLeave(replica, m, wire.v, wire.why);
   }
 
-  private applyJoin(replica: Replica, member: Member, v: number): void {
+  private applyJoin(replica: Replica, member: Member, v: number, silent = false): void {
     if (!replica.fresh(member.peerId, v)) return;
     const prev = replica.put(member, v);
-    // A re-announcement of what the replica already has (recovery) is not news.
-    if (!prev || !sameMember(prev, member)) this.listener.memberJoined(replica.room, member);
+    // A re-announcement of what the replica already has (recovery) is not news, and neither
+    // is a member moving with its resume to another instance.
+    if (!silent && (!prev || !sameMember(prev, member))) this.listener.memberJoined(replica.room, member);
     this.maybeDrop(replica);
   }
 
@@ -512,8 +566,9 @@ export class RedisCluster implements Cluster {
 
   // ---- peers ----
 
-  async claimPeer(peerId: string): Promise<void> {
+  async claimPeer(peerId: string, resume?: ResumeClaim): Promise<Handoff | undefined> {
     this.requireHealthy();
+    this.forwarded.delete(peerId);
     let old: string;
     let seq: number;
     try {
@@ -525,7 +580,69 @@ export class RedisCluster implements Cluster {
     this.claims.set(peerId, { seq, holds: (held?.holds ?? 0) + 1 });
     this.pendingRelease.delete(peerId);
     void this.cmd.sadd(this.instKey(this.instanceId, 'peers'), peerId).catch(() => {});
-    if (old && old !== this.instanceId) this.publish(old, { t: 'k', p: peerId });
+    if (!old || old === this.instanceId) return undefined;
+    if (!resume) {
+      this.publish(old, { t: 'k', p: peerId });
+      return undefined;
+    }
+    return this.takeOver(old, peerId, resume);
+  }
+
+  /**
+   * A resume landed here while `old` holds the peer: ask `old` to hand it over, move its
+   * memberships here (silently), and return its rooms and queued events. Events for the
+   * peer that arrive meanwhile are held and appended, so the order is kept.
+   */
+  private async takeOver(old: string, peerId: string, resume: ResumeClaim): Promise<Handoff | undefined> {
+    const rid = randomUUID();
+    const held: PeerEvent[] = [];
+    this.handoffBuffers.set(peerId, held);
+    let handed: Handoff | undefined;
+    try {
+      const wire = await new Promise<WireHandoff | null>((resolve) => {
+        const timer = setTimeout(() => resolve(null), HANDOFF_WAIT_MS);
+        this.handoffWaits.set(rid, (h) => {
+          clearTimeout(timer);
+          resolve(h);
+        });
+        this.publish(old, { t: 'k', p: peerId, rid, from: this.instanceId, tok: resume.resumeToken, idn: resume.identity });
+      });
+      if (!wire) return undefined;
+      const rooms: [string, Role][] = [];
+      for (const m of wire.members) {
+        try {
+          await this.admit(m.roomId, { ...m.member, instanceId: this.instanceId }, 0, true);
+          rooms.push([m.roomId, m.member.role]);
+        } catch (err) {
+          this.log.warn({ err: String(err), peer: peerId, room: m.roomId }, 'resumed peer could not keep its room');
+        }
+      }
+      handed = { rooms, queue: [...wire.queue, ...held] };
+      return handed;
+    } finally {
+      this.handoffWaits.delete(rid);
+      this.handoffBuffers.delete(peerId);
+      if (!handed) for (const event of held) this.listener.deliver(peerId, event);
+    }
+  }
+
+  /** Another instance resumes one of our peers: hand it over if its token matches. */
+  private handOffTo(to: string, rid: string, peerId: string, claim: ResumeClaim): void {
+    const given = this.listener.handOff(peerId, claim);
+    if (!given) {
+      this.publish(to, { t: 'h', rid, h: null });
+      this.taken(peerId);
+      return;
+    }
+    this.claims.delete(peerId);
+    const members: { roomId: string; member: Member }[] = [];
+    for (const [roomId] of given.rooms) {
+      const member = this.replicas.get(roomId)?.room.get(peerId);
+      if (member?.instanceId === this.instanceId) members.push({ roomId, member });
+    }
+    this.forwarded.set(peerId, { to, until: Date.now() + FORWARD_MS });
+    this.publish(to, { t: 'h', rid, h: { rooms: given.rooms, queue: given.queue, members } });
+    this.cleanUpAfter(peerId);
   }
 
   async releasePeer(peerId: string): Promise<void> {
@@ -553,6 +670,11 @@ export class RedisCluster implements Cluster {
   private taken(peerId: string): void {
     this.claims.delete(peerId);
     this.listener.peerTaken(peerId);
+    this.cleanUpAfter(peerId);
+  }
+
+  /** Lets go of memberships a peer that left this instance still has here, after a grace. */
+  private cleanUpAfter(peerId: string): void {
     const rooms = [...this.replicas.values()].filter((r) => r.room.get(peerId)?.instanceId === this.instanceId).map((r) => r.room.id);
     if (rooms.length === 0) return;
     this.later(TAKEOVER_GRACE_MS, async () => {
@@ -568,6 +690,8 @@ export class RedisCluster implements Cluster {
   private async tick(): Promise<void> {
     if (this.stopping) return;
     this.pruneTombstones();
+    const now = Date.now();
+    for (const [peerId, f] of this.forwarded) if (f.until < now) this.forwarded.delete(peerId);
     if (this.cmd.status !== 'ready' || this.sub.status !== 'ready') return;
     if (!this.registered) {
       void this.recover();

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Cluster, ClusterListener } from '../cluster/cluster.js';
+import type { Cluster, ClusterListener, Handoff, ResumeClaim } from '../cluster/cluster.js';
 import { HeraldError } from './errors.js';
 import { checkGrant, type Grant } from './grant.js';
 import { Presence } from './presence.js';
@@ -55,6 +55,8 @@ export interface Connected {
   resumeToken: string;
   /** Rooms kept from before (resume or replace-on-reconnect). */
   rooms: Map<string, Role>;
+  /** True when another instance handed this peer over (a resume across instances). */
+  resumed?: boolean;
 }
 
 /**
@@ -94,7 +96,7 @@ export class Hub implements ClusterListener {
    * (replace-on-reconnect): its old session is closed with 4000 and its rooms carry over.
    * Another identity may never take a held id.
    */
-  async connect(peerId: string, session: Session, grant?: Grant): Promise<Connected> {
+  async connect(peerId: string, session: Session, grant?: Grant, resumeToken?: string): Promise<Connected> {
     const identity = grant?.sub;
     const existing = this.peers.get(peerId);
     if (existing) {
@@ -117,8 +119,13 @@ export class Hub implements ClusterListener {
     };
     this.peers.set(peerId, state);
     this.byResumeToken.set(state.resumeToken, state);
-    await this.cluster.claimPeer(peerId);
-    return { peerId, resumeToken: state.resumeToken, rooms: state.rooms };
+    // With a resume token the peer may be resuming from another instance, which then hands
+    // over its rooms (moved here already) and the events that waited for it.
+    const handoff = await this.cluster.claimPeer(peerId, resumeToken ? { resumeToken, identity } : undefined);
+    if (!handoff) return { peerId, resumeToken: state.resumeToken, rooms: state.rooms };
+    for (const [room, role] of handoff.rooms) state.rooms.set(room, role);
+    if (this.peers.get(peerId) === state) for (const event of handoff.queue) this.deliver(peerId, event);
+    return { peerId, resumeToken: state.resumeToken, rooms: state.rooms, resumed: true };
   }
 
   /** Restores a peer from its resume token; queued events are delivered in order. */
@@ -248,6 +255,18 @@ export class Hub implements ClusterListener {
       detached.signals++;
       detached.queue.push(event);
     } else this.bounceExpired(detached, event.room, event.from, peerId);
+  }
+
+  handOff(peerId: string, claim: ResumeClaim): Handoff | undefined {
+    const state = this.peers.get(peerId);
+    if (!state || state.resumeToken !== claim.resumeToken || state.identity !== claim.identity) return undefined;
+    const queue = state.detached?.queue ?? [];
+    const rooms = [...state.rooms];
+    this.peers.delete(peerId);
+    this.byResumeToken.delete(state.resumeToken);
+    if (state.detached) clearTimeout(state.detached.timer);
+    state.session?.close(4000, 'replaced');
+    return { rooms, queue };
   }
 
   peerTaken(peerId: string): void {

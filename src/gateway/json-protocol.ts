@@ -135,8 +135,10 @@ export class JsonConnection implements Session {
     if (msg.resumeToken && !connected && !msg.peerId) {
       throw new HeraldError('not-found', 'resume token unknown or expired; say hello without it');
     }
-    const resumed = connected !== undefined;
-    connected ??= await hub.connect(msg.peerId ?? randomUUID(), this, this.grant);
+    let resumed = connected !== undefined;
+    // Not held here: the token may belong to another instance, which hands the peer over.
+    connected ??= await hub.connect(msg.peerId ?? randomUUID(), this, this.grant, msg.resumeToken);
+    resumed ||= connected.resumed === true;
     this.peerId = connected.peerId;
     if (this.closeCode !== undefined) {
       // The socket closed while hello was in flight, so its close handler saw no peer: let
