@@ -87,7 +87,7 @@ describe('drain (in process)', () => {
 
 describe('drain (separate process, SIGTERM)', () => {
   it('exits 0 after closing JSON sockets with 1012 and seed sockets with 1001; /readyz is 503 meanwhile', async () => {
-    const instance = await Instance.start({ name: 'drain', env: { HERALD_DRAIN_GRACE_MS: '1500', HERALD_DRAIN_DEADLINE_MS: '3000' } });
+    const instance = await Instance.start({ name: 'drain', env: { HERALD_DRAIN_GRACE_MS: '1500', HERALD_DRAIN_DEADLINE_MS: '3000', HERALD_SECRET: '' } });
     try {
       const { b, v, sender, reader } = await clients(instance.ws);
       expect(await instance.readyz()).toBe(200);
@@ -103,6 +103,8 @@ describe('drain (separate process, SIGTERM)', () => {
       expect((await reader.closed).code).toBe(1001);
       const { code, signal } = await instance.exited;
       expect({ code, signal }).toEqual({ code: 0, signal: null });
+      // Started without HERALD_SECRET: it said so, loudly, once.
+      expect(instance.output.match(/WARNING: HERALD_SECRET is not set/g)).toHaveLength(1);
     } finally {
       await instance.kill();
     }
