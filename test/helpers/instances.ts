@@ -33,6 +33,12 @@ export async function httpStatus(url: string): Promise<number> {
   }
 }
 
+/** Every instance process still running: killed if the test process exits first. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const proc of live) proc.kill('SIGKILL');
+});
+
 /**
  * One Herald instance in its own process (`node dist/cli.js serve --port 0`), the way it
  * runs in production: the tests can SIGKILL it or SIGTERM it. Run `npx tsc` first.
@@ -56,7 +62,13 @@ export class Instance {
     this.proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
     this.proc.stdout!.on('data', (d) => (this.output += d));
     this.proc.stderr!.on('data', (d) => (this.output += d));
-    this.exited = new Promise((resolve) => this.proc.once('exit', (code, signal) => resolve({ code, signal })));
+    live.add(this.proc);
+    this.exited = new Promise((resolve) =>
+      this.proc.once('exit', (code, signal) => {
+        live.delete(this.proc);
+        resolve({ code, signal });
+      }),
+    );
   }
 
   /** Spawns an instance and resolves once it listens and /readyz answers 200. */
@@ -68,12 +80,17 @@ export class Instance {
         const match = /herald listening on http:\/\/[^:\s]+:(\d+)/.exec(instance.output);
         if (match) instance.port = Number(match[1]);
         return instance.port > 0;
-      }, 20_000);
+      }, 30_000);
     } catch (err) {
       instance.proc.kill('SIGKILL');
       throw new Error(`${(err as Error).message}; output: ${instance.output.slice(-2000)}`);
     }
-    await instance.waitReady(200, 20_000);
+    try {
+      await instance.waitReady(200, 20_000);
+    } catch (err) {
+      await instance.kill();
+      throw err;
+    }
     return instance;
   }
 
@@ -119,7 +136,16 @@ export class Instance {
   }
 }
 
-/** Starts `n` instances on one Redis, in parallel. */
-export function startInstances(n: number, options: InstanceOptions = {}): Promise<Instance[]> {
-  return Promise.all(Array.from({ length: n }, (_, i) => Instance.start({ ...options, name: `herald-${String.fromCharCode(65 + i)}` })));
+/** Starts `n` instances on one Redis, in parallel; if one fails, the others are killed too. */
+export async function startInstances(n: number, options: InstanceOptions = {}): Promise<Instance[]> {
+  const results = await Promise.allSettled(
+    Array.from({ length: n }, (_, i) => Instance.start({ ...options, name: `herald-${String.fromCharCode(65 + i)}` })),
+  );
+  const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  const started = results.flatMap((r) => (r.status === 'fulfilled' ? [r.value] : []));
+  if (failed) {
+    await Promise.all(started.map((i) => i.kill()));
+    throw failed.reason;
+  }
+  return started;
 }

@@ -14,6 +14,12 @@ export function freePort(): Promise<number> {
   });
 }
 
+/** Every redis-server still running: killed if the test process exits first. */
+const live = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const proc of live) proc.kill('SIGKILL');
+});
+
 /**
  * A throwaway `redis-server` of the test's own, on its own port (never the machine's 6379),
  * without persistence: fault tests kill it, and a restart comes back empty, like a real
@@ -51,7 +57,13 @@ export class TestRedis {
     let output = '';
     proc.stdout!.on('data', (d) => (output += d));
     proc.stderr!.on('data', (d) => (output += d));
-    this.exited = new Promise((resolve) => proc.once('exit', () => resolve()));
+    live.add(proc);
+    this.exited = new Promise((resolve) =>
+      proc.once('exit', () => {
+        live.delete(proc);
+        resolve();
+      }),
+    );
     const deadline = Date.now() + 10_000;
     for (;;) {
       if (!this.running) throw new Error(`redis-server exited at start: ${output.trim()}`);
