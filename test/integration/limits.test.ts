@@ -242,6 +242,13 @@ describe('connections per client address', () => {
         .setSubject('s')
         .setExpirationTime('5m')
         .sign(new TextEncoder().encode('0123456789abcdef0123'));
+      // Make the token check slow (as on a loaded machine) so that all upgrades overlap it.
+      const tokens = withSecret.herald.tokens!;
+      const verify = tokens.verify.bind(tokens);
+      tokens.verify = async (t) => {
+        await new Promise((r) => setTimeout(r, 150));
+        return verify(t);
+      };
       const attempts = Array.from({ length: 8 }, (_, i) => new TestSocket(`${withSecret.ws}/webrtc/reader/r${i}?token=${token}`));
       const results = await Promise.allSettled(attempts.map((s) => s.opened));
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
