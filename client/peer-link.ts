@@ -27,6 +27,10 @@ export interface PeerLinkEvents {
 export class PeerLink extends Emitter<PeerLinkEvents> {
   readonly pc: RTCPeerConnection;
   private makingOffer = false;
+  /** The offer being made (setLocalDescription in flight), if any. */
+  private offering: Promise<void> | undefined;
+  /** Local candidates gathered since our last local description. */
+  private localCandidates = 0;
   private ignoreOffer = false;
   private readonly earlyCandidates: RTCIceCandidateInit[] = [];
   /** Incoming signals are applied one at a time, in order. */
@@ -42,7 +46,9 @@ export class PeerLink extends Emitter<PeerLinkEvents> {
     const pc = (this.pc = new RTCPeerConnection({ iceServers: options.iceServers }));
     pc.onnegotiationneeded = () => void this.offer();
     pc.onicecandidate = ({ candidate }) => {
-      if (candidate) options.send({ candidate: candidate.toJSON() });
+      if (!candidate) return;
+      this.localCandidates++;
+      options.send({ candidate: candidate.toJSON() });
     };
     pc.ontrack = (event) => this.emit('track', event);
     pc.onconnectionstatechange = () => this.emit('state', pc.connectionState);
@@ -69,16 +75,50 @@ export class PeerLink extends Emitter<PeerLinkEvents> {
     this.pc.close();
   }
 
-  private async offer(): Promise<void> {
-    try {
-      this.makingOffer = true;
-      await this.pc.setLocalDescription();
-      this.options.send({ description: this.pc.localDescription!.toJSON() });
-    } catch (err) {
-      this.emit('error', err as Error);
-    } finally {
-      this.makingOffer = false;
-    }
+  private offer(): Promise<void> {
+    const offering = (async () => {
+      try {
+        this.makingOffer = true;
+        this.localCandidates = 0;
+        await this.pc.setLocalDescription();
+        this.options.send({ description: this.pc.localDescription!.toJSON() });
+      } catch (err) {
+        this.emit('error', err as Error);
+      } finally {
+        this.makingOffer = false;
+      }
+    })();
+    this.offering = offering;
+    void offering.finally(() => this.offering === offering && (this.offering = undefined));
+    return offering;
+  }
+
+  /**
+   * Before the polite side rolls back its own offer, lets that offer's ICE gathering get
+   * going: Chromium (at least 120-156) never gathers a single candidate for the answer when
+   * the rollback lands while the offer's first gathering is still starting, and ICE stays
+   * `new` for good (restartIce does not revive it). Waiting for the first local candidate,
+   * or the end of gathering, costs a few tens of ms and only happens on glare.
+   */
+  private async settleOwnOffer(maxMs = 2000): Promise<void> {
+    await this.offering;
+    const pc = this.pc;
+    const ready = () => this.closed || pc.signalingState !== 'have-local-offer' || this.localCandidates > 0 || pc.iceGatheringState === 'complete';
+    if (ready()) return;
+    await new Promise<void>((resolve) => {
+      const done = () => {
+        clearInterval(poll);
+        clearTimeout(cap);
+        pc.removeEventListener('icecandidate', check);
+        pc.removeEventListener('icegatheringstatechange', check);
+        resolve();
+      };
+      const check = () => ready() && done();
+      const poll = setInterval(check, 20);
+      const cap = setTimeout(done, maxMs);
+      pc.addEventListener('icecandidate', check);
+      pc.addEventListener('icegatheringstatechange', check);
+    });
   }
 
   private async apply(data: SignalData): Promise<void> {
@@ -89,9 +129,12 @@ export class PeerLink extends Emitter<PeerLinkEvents> {
       const collision = description.type === 'offer' && (this.makingOffer || pc.signalingState !== 'stable');
       this.ignoreOffer = !this.options.polite && collision;
       if (this.ignoreOffer) return;
+      if (collision) await this.settleOwnOffer();
+      if (this.closed) return;
       await pc.setRemoteDescription(description); // the polite side rolls back implicitly
       for (const candidate of this.earlyCandidates.splice(0)) await this.addCandidate(candidate);
       if (description.type === 'offer') {
+        this.localCandidates = 0;
         await pc.setLocalDescription();
         this.options.send({ description: pc.localDescription!.toJSON() });
       }
