@@ -1,7 +1,21 @@
 import Router from '@koa/router';
 import type { Tokens } from '../auth/tokens.js';
+import type { Context, Next } from 'koa';
+import type { Grant } from '../core/grant.js';
 import type { Hub } from '../core/hub.js';
 import { requireToken } from './auth.js';
+
+/** An admin token's `room` claim scopes it: `*` sees every room, `R` only room R. */
+const inScope = (grant: Grant | undefined, room: string) => !grant || grant.room === '*' || grant.room === room;
+
+async function roomScope(ctx: Context, next: Next): Promise<void> {
+  if (!inScope(ctx.state.grant, ctx.params.room!)) {
+    ctx.status = 403;
+    ctx.body = { error: 'forbidden', message: `this admin token is for room ${ctx.state.grant.room} only` };
+    return;
+  }
+  await next();
+}
 
 /** Operator API: list rooms, inspect one, remove a peer. Cluster-wide when Redis is on. */
 export function adminRouter(hub: Hub, tokens: Tokens | undefined): Router {
@@ -9,10 +23,11 @@ export function adminRouter(hub: Hub, tokens: Tokens | undefined): Router {
   router.use(requireToken(tokens, 'admin'));
 
   router.get('/', async (ctx) => {
-    ctx.body = { rooms: await hub.cluster.listRooms() };
+    const rooms = await hub.cluster.listRooms();
+    ctx.body = { rooms: rooms.filter((r) => inScope(ctx.state.grant, r.id)) };
   });
 
-  router.get('/:room', async (ctx) => {
+  router.get('/:room', roomScope, async (ctx) => {
     const members = await hub.cluster.roomMembers(ctx.params.room!);
     if (!members) {
       ctx.status = 404;
@@ -32,7 +47,7 @@ export function adminRouter(hub: Hub, tokens: Tokens | undefined): Router {
     };
   });
 
-  router.delete('/:room/peers/:peer', async (ctx) => {
+  router.delete('/:room/peers/:peer', roomScope, async (ctx) => {
     if (!(await hub.kick(ctx.params.room!, ctx.params.peer!))) {
       ctx.status = 404;
       ctx.body = { error: 'not-found', message: `peer ${ctx.params.peer} is not in room ${ctx.params.room}` };

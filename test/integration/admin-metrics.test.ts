@@ -135,6 +135,24 @@ describe('admin API', () => {
     reader.ws.close();
   });
 
+  it('an admin token for one room sees and kicks only in that room', async () => {
+    const { room, b, v, reader, user } = await mixedRoom();
+    const other = await mixedRoom();
+    const scoped = await mint('room-operator', room, ['admin']);
+    const { rooms } = await (await call('/api/rooms', { token: scoped })).json();
+    expect(rooms.map((r: any) => r.id)).toEqual([room]);
+    expect((await call(`/api/rooms/${room}`, { token: scoped })).status).toBe(200);
+    expect((await call(`/api/rooms/${other.room}`, { token: scoped })).status).toBe(403);
+    expect((await call(`/api/rooms/${other.room}/peers/${other.user}`, { method: 'DELETE', token: scoped })).status).toBe(403);
+    // The other room is untouched: its reader is still a member.
+    const members = (await (await call(`/api/rooms/${other.room}`, { token: admin })).json()).members.map((m: any) => m.id);
+    expect(members).toContain(other.user);
+    expect((await call(`/api/rooms/${room}/peers/${user}`, { method: 'DELETE', token: scoped })).status).toBe(204);
+    for (const c of [b, v, other.b, other.v]) await c.close();
+    reader.ws.close();
+    other.reader.ws.close();
+  });
+
   it('without a secret (dev mode) the admin routes are open', async () => {
     const open = await startHerald();
     try {
