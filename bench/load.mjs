@@ -1,0 +1,730 @@
+// Herald bench load generator: its own process, pinned by run.mjs to its own core.
+//
+//   node bench/load.mjs '<json spec>'
+//
+// spec = { target: 'baseline'|'seed'|'json', urls: [ws://127.0.0.1:P, ...], serverPids: [..],
+//          scenarios: [{ kind: 'throughput'|'rtt'|'idle'|'storm', ... }] }
+//
+// Prints one line `RESULT <json>` per scenario and `DONE` at the end. Every wait has a
+// deadline; every loop is bounded. Loopback only: the URLs come from run.mjs, and local
+// source addresses are 127.0.0.x.
+import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import { performance } from 'node:perf_hooks';
+import WebSocket from 'ws';
+
+const spec = JSON.parse(process.argv[2] ?? '{}');
+const TARGET = spec.target;
+const URLS = spec.urls ?? [];
+const PIDS = spec.serverPids ?? [];
+for (const u of URLS) {
+  const host = new URL(u).hostname;
+  if (!/^127\.\d+\.\d+\.\d+$/.test(host) && host !== '[::1]' && host !== 'localhost') throw new Error(`not loopback: ${u}`);
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const log = (...a) => process.stderr.write(`[load ${TARGET}] ${a.join(' ')}\n`);
+
+// ---------- CPU and memory probes ----------
+
+const CLK_TCK = 100;
+/** utime+stime of a process in µs, from /proc/<pid>/stat. */
+function procCpuUs(pid) {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return ((Number(f[11]) + Number(f[12])) * 1e6) / CLK_TCK; // fields 14, 15
+  } catch {
+    return NaN;
+  }
+}
+function procRssKb(pid) {
+  try {
+    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? Number(m[1]) : NaN;
+  } catch {
+    return NaN;
+  }
+}
+/** Busy time of the whole machine (all cpus) in µs, from /proc/stat. */
+function machineBusyUs() {
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n', 1)[0].trim().split(/\s+/).slice(1).map(Number);
+    const idle = f[3] + (f[4] || 0);
+    const total = f.slice(0, 8).reduce((a, b) => a + b, 0);
+    return ((total - idle) * 1e6) / CLK_TCK;
+  } catch {
+    return NaN;
+  }
+}
+function snapshot() {
+  const c = process.cpuUsage();
+  return { t: performance.now(), gen: c.user + c.system, srv: PIDS.map(procCpuUs), busy: machineBusyUs() };
+}
+/** CPU use between two snapshots, as % of one core, and server µs. */
+function cpuBetween(s0, s1) {
+  const wallUs = (s1.t - s0.t) * 1000;
+  const srvUs = s1.srv.reduce((a, v, i) => a + (v - s0.srv[i]), 0);
+  const genUs = s1.gen - s0.gen;
+  // Everything else the machine ran meanwhile (other engineers' test suites), in % of one core.
+  const othersPct = (100 * (s1.busy - s0.busy - srvUs - genUs)) / wallUs;
+  return { wallMs: s1.t - s0.t, genPct: (100 * genUs) / wallUs, srvPct: (100 * srvUs) / wallUs, srvUs, othersPct };
+}
+/**
+ * The machine is shared: waits (at most `spec.quietWaitMs`) for a moment when everything
+ * else on it uses less than `spec.quietPct`% of one core, sampled over 500 ms windows.
+ * Returns how long it waited and what the others used in the last window.
+ */
+async function waitQuiet() {
+  const maxMs = spec.quietWaitMs ?? 0;
+  const t0 = performance.now();
+  let others = NaN;
+  for (let i = 0; i < 200; i++) {
+    const s0 = snapshot();
+    await sleep(500);
+    others = cpuBetween(s0, snapshot()).othersPct;
+    if (others < (spec.quietPct ?? 50) || performance.now() - t0 >= maxMs) break;
+  }
+  return { quietWaitMs: Math.round(performance.now() - t0), othersBeforePct: others };
+}
+
+async function gcServers() {
+  for (const pid of PIDS) {
+    try {
+      process.kill(pid, 'SIGUSR2'); // bench/probe.mjs: global.gc()
+    } catch {}
+  }
+  await sleep(400);
+}
+
+// ---------- a client socket ----------
+
+let nextLocal = 0;
+/** Spread connections over 127.0.0.2-9 so 10k sockets never run out of ephemeral ports. */
+function localAddress() {
+  return `127.0.0.${2 + (nextLocal++ % 8)}`;
+}
+
+const pendingUncork = [];
+let flushScheduled = false;
+function flushCorks() {
+  flushScheduled = false;
+  for (let i = 0; i < pendingUncork.length; i++) {
+    const c = pendingUncork[i];
+    c.corked = false;
+    c.sock?.uncork();
+  }
+  pendingUncork.length = 0;
+}
+const TEXT = { binary: false };
+
+class Client {
+  constructor(url) {
+    this.ws = new WebSocket(url, {
+      perMessageDeflate: false,
+      skipUTF8Validation: true,
+      handshakeTimeout: 15000,
+      localAddress: localAddress(),
+    });
+    this.inbox = [];
+    this.waiter = null;
+    this.onmsg = null; // fast path during a run: (data: Buffer) => void
+    this.corked = false;
+    this.closed = false;
+    this.ws.once('open', () => {
+      this.sock = this.ws._socket;
+    });
+    this.ws.on('message', (data) => {
+      if (this.onmsg !== null) return this.onmsg(data);
+      this.inbox.push(data.toString());
+      this.waiter?.();
+    });
+    this.ws.on('close', () => {
+      this.closed = true;
+      this.waiter?.();
+    });
+    this.ws.on('error', (err) => {
+      this.error = err;
+      this.waiter?.();
+    });
+  }
+
+  opened(ms = 15000) {
+    if (this.ws.readyState === WebSocket.OPEN) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      const t = setTimeout(() => reject(new Error('open timeout')), ms);
+      this.ws.once('open', () => {
+        clearTimeout(t);
+        resolve();
+      });
+      this.ws.once('error', (e) => {
+        clearTimeout(t);
+        reject(e);
+      });
+      this.ws.once('close', (code, reason) => {
+        clearTimeout(t);
+        reject(new Error(`closed ${code} ${reason}`));
+      });
+    });
+  }
+
+  /** Waits for (and removes) the first queued message matching `pred`. */
+  async expect(pred, what, ms = 15000) {
+    const deadline = performance.now() + ms;
+    for (;;) {
+      const i = this.inbox.findIndex(pred);
+      if (i >= 0) return this.inbox.splice(i, 1)[0];
+      if (this.closed) throw new Error(`closed while waiting for ${what}`);
+      const left = deadline - performance.now();
+      if (left <= 0) throw new Error(`timeout waiting for ${what}; got ${JSON.stringify(this.inbox.slice(-3)).slice(0, 300)}`);
+      await new Promise((r) => {
+        const t = setTimeout(r, left);
+        this.waiter = () => {
+          clearTimeout(t);
+          r();
+        };
+      });
+      this.waiter = null;
+    }
+  }
+
+  /** Sends a text frame; sends made in one tick leave in one write (cork until nextTick). */
+  send(frame) {
+    if (!this.corked && this.sock) {
+      this.corked = true;
+      this.sock.cork();
+      pendingUncork.push(this);
+      if (!flushScheduled) {
+        flushScheduled = true;
+        process.nextTick(flushCorks);
+      }
+    }
+    this.ws.send(frame, TEXT);
+  }
+
+  sendText(s) {
+    this.ws.send(s);
+  }
+
+  close() {
+    if (this.ws.readyState === WebSocket.OPEN || this.ws.readyState === WebSocket.CONNECTING) {
+      try {
+        this.ws.close(1000, 'bench done');
+      } catch {
+        this.ws.terminate();
+      }
+    }
+  }
+}
+
+async function closeAll(clients, ms = 5000) {
+  for (const c of clients) c.close();
+  const deadline = performance.now() + ms;
+  while (clients.some((c) => !c.closed) && performance.now() < deadline) await sleep(50);
+  for (const c of clients) if (!c.closed) c.ws.terminate();
+}
+
+/** Runs `fn` over `items` with at most `limit` in flight. */
+async function pool(items, limit, fn) {
+  let next = 0;
+  const workers = Array.from({ length: Math.min(limit, items.length) }, async () => {
+    while (next < items.length) {
+      const i = next++;
+      await fn(items[i], i);
+    }
+  });
+  await Promise.all(workers);
+}
+
+// ---------- payloads and frames, per protocol ----------
+
+const FILLER = 'v=0 o=- 4611731400430051336 2 IN IP4 127.0.0.1 s=- t=0 0 a=group:BUNDLE 0 1 a=msid-semantic WMS m=audio 9 UDP TLS RTP SAVPF 111 c=IN IP4 0.0.0.0 a=rtcp:9 IN IP4 0.0.0.0 a=ice-ufrag:abcd a=ice-pwd:0123456789abcdefghijkl a=fingerprint:sha-256 AB:CD:EF a=setup:actpass a=mid:0 ';
+function filler(n) {
+  let s = '';
+  while (s.length < n) s += FILLER;
+  return s.slice(0, Math.max(1, n));
+}
+
+/**
+ * Each driver builds the frames one pair exchanges, sized so the frame a client sends is
+ * `size` bytes on every protocol, and the exact length of what the other side receives.
+ *   setupPair(tag, i, urlA, urlB) -> { a, b, toB, atB, toA, atA }
+ * a sends `toB`, b receives `atB` bytes; b sends `toA`, a receives `atA` bytes.
+ */
+const drivers = {
+  baseline: {
+    isRelay: () => true,
+    frames(A, B, size) {
+      const p = filler(size - B.length - 1);
+      return { toB: `${B}\n${p}`, atB: A.length + 1 + p.length, toA: `${A}\n${p}`, atA: B.length + 1 + p.length };
+    },
+    async setupPair(tag, i, urlA, urlB) {
+      const A = `${tag}a${i}`;
+      const B = `${tag}b${i}`;
+      const a = new Client(`${urlA}/?id=${A}`);
+      const b = new Client(`${urlB}/?id=${B}`);
+      await Promise.all([a.opened(), b.opened()]);
+      a.sendText(`${B}\nhi`);
+      await b.expect((m) => m === `${A}\nhi`, 'baseline probe');
+      return { a, b, A, B };
+    },
+  },
+  seed: {
+    // offer|… or answer|…; anything else (error|…, join|…) is not a relayed message.
+    isRelay: (d) => d[0] === 0x6f || (d[0] === 0x61 && d[1] === 0x6e),
+    frames(A, B, size, room, user) {
+      const p = filler(size - `offer|${user}|`.length);
+      return {
+        toB: `offer|${user}|${p}`,
+        atB: `offer|${room}|`.length + p.length,
+        toA: `answer|${room}|${p}`,
+        atA: `answer|${user}|`.length + p.length,
+      };
+    },
+    async setupPair(tag, i, urlA, urlB) {
+      const room = `${tag}r${i}`;
+      const user = `${tag}u${i}`;
+      const a = new Client(`${urlA}/webrtc/sender/${room}`);
+      const b = new Client(`${urlB}/webrtc/reader/${user}`);
+      await Promise.all([a.opened(), b.opened()]);
+      b.sendText(`join|${room}`);
+      await a.expect((m) => m === `join|${user}`, 'seed join');
+      return { a, b, room, user, A: `sender/${room}`, B: user };
+    },
+  },
+  json: {
+    // {"type":"signal",…; pushes such as counts/peer-joined/error are not relayed messages.
+    isRelay: (d) => d[9] === 0x73 && d[10] === 0x69,
+    frames(A, B, size, room) {
+      const mk = (to, type, sdp) => JSON.stringify({ type: 'signal', room, to, data: { description: { type, sdp } } });
+      const overhead = mk(B, 'offer', '').length;
+      const p = filler(size - overhead);
+      return {
+        toB: mk(B, 'offer', p),
+        atB: JSON.stringify({ type: 'signal', room, from: A, data: { description: { type: 'offer', sdp: p } } }).length,
+        toA: mk(A, 'answer', p),
+        atA: JSON.stringify({ type: 'signal', room, from: B, data: { description: { type: 'answer', sdp: p } } }).length,
+      };
+    },
+    async hello(c, peerId) {
+      await c.opened();
+      c.sendText(JSON.stringify({ type: 'hello', id: 1, peerId }));
+      await c.expect((m) => m.startsWith('{"type":"ack","id":1,'), 'welcome');
+    },
+    async joinRoom(c, room, role) {
+      c.sendText(JSON.stringify({ type: 'join', id: 2, room, role }));
+      await c.expect((m) => m.startsWith('{"type":"ack","id":2,'), `join ${role}`);
+    },
+    async setupPair(tag, i, urlA, urlB) {
+      const room = `${tag}r${i}`;
+      const A = `${tag}a${i}`;
+      const B = `${tag}b${i}`;
+      const a = new Client(`${urlA}/ws`);
+      const b = new Client(`${urlB}/ws`);
+      await Promise.all([this.hello(a, A), this.hello(b, B)]);
+      await this.joinRoom(a, room, 'broadcaster');
+      await this.joinRoom(b, room, 'viewer');
+      await a.expect((m) => m.includes('"type":"peer-joined"'), 'peer-joined');
+      return { a, b, room, A, B };
+    },
+  },
+};
+const driver = drivers[TARGET];
+if (!driver) throw new Error(`unknown target ${TARGET}`);
+
+const isRelay = driver.isRelay;
+let others = 0;
+let firstOther;
+function noteOther(data) {
+  others++;
+  const text = data.toString();
+  // Pushes a protocol may send besides relayed messages are fine; errors are not.
+  if (firstOther === undefined && /error/.test(text.slice(0, 20))) firstOther = text.slice(0, 160);
+}
+let firstBad;
+function noteBad(data, expected) {
+  if (firstBad === undefined) firstBad = `expected ${expected} bytes, got ${data.length}: ${data.toString().slice(0, 160)}`;
+}
+
+let tagSeq = 0;
+function newTag() {
+  return `t${process.pid % 1000}x${tagSeq++}`;
+}
+
+async function setupPairs(n, split, concurrency = 64) {
+  const tag = newTag();
+  const urlA = URLS[0];
+  const urlB = split && URLS.length > 1 ? URLS[1] : URLS[0];
+  const pairs = new Array(n);
+  await pool([...Array(n).keys()], concurrency, async (i) => {
+    pairs[i] = await driver.setupPair(tag, i, urlA, urlB);
+  });
+  return pairs;
+}
+
+function withFrames(pairs, size) {
+  for (const p of pairs) {
+    const f = driver.frames(p.A, p.B, size, p.room, p.user);
+    p.toB = Buffer.from(f.toB);
+    p.toA = Buffer.from(f.toA);
+    p.atB = f.atB;
+    p.atA = f.atA;
+  }
+  return pairs;
+}
+
+function sentSize(pairs) {
+  return pairs[0].toB.length;
+}
+
+function detach(pairs) {
+  for (const p of pairs) {
+    p.a.onmsg = null;
+    p.b.onmsg = null;
+  }
+}
+
+// ---------- scenarios ----------
+
+/** Closed loop: each pair keeps `window` messages in flight; b echoes each back to a. */
+async function throughput(sc, held) {
+  const pairs = withFrames(await setupPairs(sc.pairs, sc.split), sc.size);
+  let received = 0;
+  let bad = 0;
+  let running = true;
+  for (const p of pairs) {
+    p.inflight = 0;
+    p.b.onmsg = (data) => {
+      if (!isRelay(data)) return noteOther(data);
+      received++;
+      if (data.length !== p.atB) bad++, noteBad(data, p.atB);
+      p.b.send(p.toA);
+    };
+    p.a.onmsg = (data) => {
+      if (!isRelay(data)) return noteOther(data);
+      received++;
+      if (data.length !== p.atA) bad++, noteBad(data, p.atA);
+      p.inflight--;
+      if (running) {
+        p.inflight++;
+        p.a.send(p.toB);
+      }
+    };
+  }
+  for (const p of pairs) {
+    for (let k = 0; k < sc.window; k++) {
+      p.inflight++;
+      p.a.send(p.toB);
+    }
+  }
+  await sleep(sc.warmupMs);
+  const r0 = received;
+  const s0 = snapshot();
+  const la0 = loadavg()[0];
+  await sleep(sc.measureMs);
+  const r1 = received;
+  const s1 = snapshot();
+  running = false;
+  const cpu = cpuBetween(s0, s1);
+  const relayed = r1 - r0;
+  // Drain what is in flight (bounded), then stop listening.
+  const deadline = performance.now() + 3000;
+  while (pairs.some((p) => p.inflight > 0) && performance.now() < deadline) await sleep(20);
+  const lost = pairs.reduce((a, p) => a + Math.max(0, p.inflight), 0);
+  detach(pairs);
+  if (!sc.keep) await closeAll(pairs.flatMap((p) => [p.a, p.b]));
+  return {
+    kind: 'throughput',
+    label: sc.label,
+    pairs: pairs.length,
+    window: sc.window,
+    frameBytes: sentSize(pairs),
+    heldIdle: held,
+    relayed,
+    msgPerSec: (relayed * 1000) / cpu.wallMs,
+    srvCpuPct: cpu.srvPct,
+    genCpuPct: cpu.genPct,
+    srvUsPerMsg: cpu.srvUs / relayed,
+    othersCpuPct: cpu.othersPct,
+    bad,
+    lost,
+    load1: [la0, loadavg()[0]],
+  };
+}
+
+/** Open loop at `rate` originals/s over all pairs, round robin; b echoes; RTT measured at a. */
+async function rtt(sc) {
+  const pairs = withFrames(await setupPairs(sc.pairs, sc.split), sc.size);
+  const maxSamples = Math.ceil(sc.rate * (sc.measureMs / 1000) * 1.2) + 1000;
+  const samples = new Float64Array(maxSamples);
+  let n = 0;
+  let recording = false;
+  let bad = 0;
+  for (const p of pairs) {
+    p.sent = []; // send times, FIFO (a pair's messages stay in order)
+    p.head = 0;
+    p.b.onmsg = (data) => {
+      if (!isRelay(data)) return noteOther(data);
+      if (data.length !== p.atB) bad++, noteBad(data, p.atB);
+      p.b.send(p.toA);
+    };
+    p.a.onmsg = (data) => {
+      const now = performance.now();
+      if (!isRelay(data)) return noteOther(data);
+      if (data.length !== p.atA) bad++, noteBad(data, p.atA);
+      const t = p.sent[p.head++];
+      if (p.head > 1024) {
+        p.sent = p.sent.slice(p.head);
+        p.head = 0;
+      }
+      if (recording && t > 0 && n < maxSamples) samples[n++] = now - t;
+    };
+  }
+  let offered = 0;
+  let rr = 0;
+  let stopAt = 0;
+  const start = performance.now();
+  const total = sc.warmupMs + sc.measureMs;
+  let s0;
+  let la0;
+  await new Promise((resolve) => {
+    const tick = () => {
+      const now = performance.now();
+      const elapsed = now - start;
+      if (!recording && elapsed >= sc.warmupMs) {
+        recording = true;
+        s0 = snapshot();
+        la0 = loadavg()[0];
+      }
+      const due = Math.floor((Math.min(elapsed, total) * sc.rate) / 1000);
+      // Bounded catch-up: never more than 200 ms worth of messages in one tick.
+      const burst = Math.min(due - offered, Math.ceil(sc.rate / 5));
+      for (let k = 0; k < burst; k++) {
+        const p = pairs[rr++ % pairs.length];
+        p.sent.push(recording ? performance.now() : -1);
+        p.a.send(p.toB);
+      }
+      offered += Math.max(0, burst);
+      if (elapsed >= total) return resolve();
+      setTimeout(tick, 1);
+    };
+    tick();
+  });
+  const s1 = snapshot();
+  stopAt = performance.now();
+  const deadline = stopAt + 3000;
+  while (pairs.some((p) => p.head < p.sent.length) && performance.now() < deadline) await sleep(10);
+  const lost = pairs.reduce((a, p) => a + (p.sent.length - p.head), 0);
+  detach(pairs);
+  await closeAll(pairs.flatMap((p) => [p.a, p.b]));
+  const sorted = samples.subarray(0, n).sort();
+  const q = (f) => (n ? sorted[Math.min(n - 1, Math.floor(f * n))] : NaN);
+  const cpu = cpuBetween(s0, s1);
+  return {
+    kind: 'rtt',
+    label: sc.label,
+    pairs: pairs.length,
+    frameBytes: sentSize(pairs),
+    rate: sc.rate,
+    samples: n,
+    p50: q(0.5),
+    p99: q(0.99),
+    p999: q(0.999),
+    max: n ? sorted[n - 1] : NaN,
+    srvCpuPct: cpu.srvPct,
+    genCpuPct: cpu.genPct,
+    othersCpuPct: cpu.othersPct,
+    bad,
+    lost,
+    load1: [la0, loadavg()[0]],
+  };
+}
+
+/** N idle, joined connections: RSS per connection and idle CPU. Keeps them for what follows. */
+async function idle(sc, state) {
+  await gcServers();
+  const rss0 = PIDS.map(procRssKb).reduce((a, b) => a + b, 0);
+  const t0 = performance.now();
+  const tag = newTag();
+  const clients = [];
+  const n = sc.conns;
+  if (TARGET === 'baseline') {
+    await pool([...Array(n).keys()], 256, async (i) => {
+      const c = new Client(`${URLS[0]}/?id=${tag}i${i}`);
+      clients.push(c);
+      await c.opened();
+    });
+  } else {
+    // Pairs joined in their own room: a sender/broadcaster and a reader/viewer each.
+    const pairs = await setupPairs(n / 2, false, 128);
+    for (const p of pairs) clients.push(p.a, p.b);
+  }
+  for (const c of clients) c.inbox.length = 0;
+  const connectMs = performance.now() - t0;
+  await sleep(sc.settleMs);
+  await gcServers();
+  const rss1 = PIDS.map(procRssKb).reduce((a, b) => a + b, 0);
+  const s0 = snapshot();
+  const la0 = loadavg()[0];
+  await sleep(sc.measureMs);
+  const s1 = snapshot();
+  const cpu = cpuBetween(s0, s1);
+  const open = clients.filter((c) => !c.closed).length;
+  state.held = clients;
+  return {
+    kind: 'idle',
+    label: sc.label,
+    conns: n,
+    open,
+    connectMs,
+    rssBeforeKb: rss0,
+    rssAfterKb: rss1,
+    kbPerConn: (rss1 - rss0) / n,
+    idleCpuPct: cpu.srvPct,
+    othersCpuPct: cpu.othersPct,
+    idleMs: cpu.wallMs,
+    genCpuPct: cpu.genPct,
+    load1: [la0, loadavg()[0]],
+  };
+}
+
+/**
+ * Join storm: `viewers` connected clients join one broadcaster at once; the broadcaster
+ * answers each join with an offer; timed until every viewer has its offer.
+ */
+async function storm(sc) {
+  const tag = newTag();
+  const url = URLS[0];
+  const n = sc.viewers;
+  const offer = filler(sc.size);
+  let bcast;
+  let viewers;
+  let joinFrame;
+  let isOffer;
+  let onJoin;
+  if (TARGET === 'baseline') {
+    const B = `${tag}B`;
+    bcast = new Client(`${url}/?id=${B}`);
+    await bcast.opened();
+    viewers = [];
+    await pool([...Array(n).keys()], 128, async (i) => {
+      const v = new Client(`${url}/?id=${tag}v${i}`);
+      viewers[i] = v;
+      await v.opened();
+    });
+    joinFrame = () => `${B}\njoin`;
+    isOffer = (data) => data.length > 100;
+    onJoin = (text) => {
+      const from = text.slice(0, text.indexOf('\n'));
+      bcast.send(`${from}\n${offer}`);
+    };
+  } else if (TARGET === 'seed') {
+    const room = `${tag}S`;
+    bcast = new Client(`${url}/webrtc/sender/${room}`);
+    await bcast.opened();
+    viewers = [];
+    await pool([...Array(n).keys()], 128, async (i) => {
+      const v = new Client(`${url}/webrtc/reader/${tag}v${i}`);
+      viewers[i] = v;
+      await v.opened();
+    });
+    joinFrame = () => `join|${room}`;
+    isOffer = (data) => data[0] === 0x6f; // 'o'ffer|room|sdp
+    onJoin = (text) => {
+      if (!text.startsWith('join|')) return;
+      bcast.send(`offer|${text.slice(5)}|${offer}`);
+    };
+  } else {
+    const room = `${tag}S`;
+    bcast = new Client(`${url}/ws`);
+    await drivers.json.hello(bcast, `${tag}B`);
+    await drivers.json.joinRoom(bcast, room, 'broadcaster');
+    viewers = [];
+    await pool([...Array(n).keys()], 128, async (i) => {
+      const v = new Client(`${url}/ws`);
+      viewers[i] = v;
+      await drivers.json.hello(v, `${tag}v${i}`);
+    });
+    const joinMsg = JSON.stringify({ type: 'join', id: 2, room, role: 'viewer' });
+    joinFrame = () => joinMsg;
+    isOffer = (data) => data[9] === 0x73; // {"type":"s(ignal)
+    onJoin = (text) => {
+      const msg = JSON.parse(text);
+      if (msg.type !== 'peer-joined') return;
+      bcast.send(JSON.stringify({ type: 'signal', room, to: msg.peer.id, data: { description: { type: 'offer', sdp: offer } } }));
+    };
+  }
+  bcast.inbox.length = 0;
+  let done = 0;
+  let finished;
+  const all = new Promise((r) => (finished = r));
+  bcast.onmsg = (data) => onJoin(data.toString());
+  for (const v of viewers) {
+    v.inbox.length = 0;
+    v.got = false;
+    v.onmsg = (data) => {
+      if (!v.got && isOffer(data)) {
+        v.got = true;
+        if (++done === n) finished();
+      }
+    };
+  }
+  const s0 = snapshot();
+  const t0 = performance.now();
+  for (const v of viewers) v.send(joinFrame());
+  const timeout = new Promise((r) => setTimeout(r, sc.timeoutMs ?? 30000));
+  await Promise.race([all, timeout]);
+  const ms = performance.now() - t0;
+  const s1 = snapshot();
+  const cpu = cpuBetween(s0, s1);
+  bcast.onmsg = null;
+  for (const v of viewers) v.onmsg = null;
+  await closeAll([bcast, ...viewers]);
+  return { kind: 'storm', label: sc.label, viewers: n, completed: done, ms: done === n ? ms : NaN, srvCpuPct: cpu.srvPct, genCpuPct: cpu.genPct, othersCpuPct: cpu.othersPct, load1: loadavg()[0] };
+}
+
+// ---------- main ----------
+
+const hardStop = setTimeout(() => {
+  log('hard time limit reached; exiting');
+  process.exit(3);
+}, spec.timeLimitMs ?? 300_000);
+hardStop.unref();
+
+const state = { held: [] };
+try {
+  for (const sc of spec.scenarios) {
+    let result;
+    const scStart = performance.now();
+    try {
+      const quiet = spec.quietWaitMs && sc.kind !== 'release' ? await waitQuiet() : undefined;
+      if (sc.kind === 'throughput') result = await throughput(sc, state.held.length);
+      else if (sc.kind === 'rtt') result = await rtt(sc);
+      else if (sc.kind === 'idle') result = await idle(sc, state);
+      else if (sc.kind === 'storm') result = await storm(sc);
+      else if (sc.kind === 'release') {
+        const n = state.held.length;
+        await closeAll(state.held, 10000);
+        state.held = [];
+        await sleep(300);
+        result = { kind: 'release', label: sc.label, closed: n };
+      }
+      else throw new Error(`unknown scenario ${sc.kind}`);
+      if (quiet) Object.assign(result, quiet);
+    } catch (err) {
+      result = { kind: sc.kind, label: sc.label, error: String(err?.message ?? err) };
+      log(`${sc.label ?? sc.kind} failed: ${result.error}`);
+    }
+    if (firstBad) result.firstBad = firstBad;
+    if (firstOther) result.error = `server answered with an error: ${firstOther}`;
+    result.otherPushes = others;
+    firstBad = firstOther = undefined;
+    others = 0;
+    log(`${sc.label ?? sc.kind} done in ${((performance.now() - scStart) / 1000).toFixed(1)} s`);
+    process.stdout.write(`RESULT ${JSON.stringify(result)}\n`);
+  }
+} finally {
+  if (state.held.length) await closeAll(state.held, 8000);
+}
+process.stdout.write('DONE\n');
+process.exit(0);
