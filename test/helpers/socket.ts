@@ -84,3 +84,18 @@ export class TestSocket {
     else this.pending.push(message);
   }
 }
+
+/** Resolves with the HTTP status of a refused upgrade; fails if the socket opens. */
+export async function refusedStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
+  const s = new TestSocket(url, { headers });
+  const err = await s.opened.then(
+    () => {
+      s.ws.close();
+      return new Error(`upgrade to ${url} was accepted`);
+    },
+    (e: Error) => e,
+  );
+  const m = /upgrade refused: (\d+)/.exec(err.message);
+  if (!m) throw err;
+  return Number(m[1]);
+}

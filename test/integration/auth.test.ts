@@ -12,7 +12,7 @@ import { loadConfig } from '../../src/config.js';
 import { Herald } from '../../src/server.js';
 import { startHerald, type Running } from '../helpers/herald.js';
 import { JsonClient, expectError, uid } from '../helpers/json-client.js';
-import { TestSocket } from '../helpers/socket.js';
+import { TestSocket, refusedStatus } from '../helpers/socket.js';
 
 const SECRET = '0123456789abcdef0123';
 const KEY = new TextEncoder().encode(SECRET);
@@ -29,20 +29,6 @@ function mint(sub: string, room: string, roles: Role[], opts: { exp?: number; ke
 const expired = (sub: string, room: string, roles: Role[]) => mint(sub, room, roles, { exp: Math.floor(Date.now() / 1000) - 60 });
 const forged = (sub: string, room: string, roles: Role[]) => mint(sub, room, roles, { key: new TextEncoder().encode('not-the-secret-at-all') });
 
-/** Resolves with the HTTP status of a refused upgrade; fails if the socket opens. */
-async function refusedStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
-  const s = new TestSocket(url, { headers });
-  const err = await s.opened.then(
-    () => {
-      s.ws.close();
-      return new Error(`upgrade to ${url} was accepted`);
-    },
-    (e: Error) => e,
-  );
-  const m = /upgrade refused: (\d+)/.exec(err.message);
-  if (!m) throw err;
-  return Number(m[1]);
-}
 
 /** A /ws socket that must be refused with a typed error and then a close code. */
 async function jsonRefusal(base: string, query = '', headers: Record<string, string> = {}) {

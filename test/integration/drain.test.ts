@@ -2,22 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { startHerald } from '../helpers/herald.js';
 import { Instance, httpStatus, waitFor } from '../helpers/instances.js';
 import { JsonClient, uid } from '../helpers/json-client.js';
-import { TestSocket } from '../helpers/socket.js';
+import { TestSocket, refusedStatus } from '../helpers/socket.js';
 
-/** Resolves with the HTTP status of a refused upgrade; fails if the socket opens. */
-async function refusedStatus(url: string): Promise<number> {
-  const s = new TestSocket(url);
-  const err = await s.opened.then(
-    () => {
-      s.ws.close();
-      return new Error(`upgrade to ${url} was accepted`);
-    },
-    (e: Error) => e,
-  );
-  const m = /upgrade refused: (\d+)/.exec(err.message);
-  if (!m) throw err;
-  return Number(m[1]);
-}
 
 /** A JSON broadcaster/viewer pair and a seed sender/reader pair, each after a round trip. */
 async function clients(ws: string) {

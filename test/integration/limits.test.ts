@@ -2,27 +2,13 @@ import { SignJWT } from 'jose';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { startHerald, type Running } from '../helpers/herald.js';
 import { JsonClient, disconnectWatcher, expectError, uid } from '../helpers/json-client.js';
-import { TestSocket } from '../helpers/socket.js';
+import { TestSocket, refusedStatus } from '../helpers/socket.js';
 
 /**
  * One test per limit of DESIGN.md §7 / issue 5: each shows the typed error or close code,
  * and that a pair of peers that did nothing wrong keeps relaying afterwards.
  */
 
-/** Resolves with the HTTP status of a refused upgrade; fails if the socket opens. */
-async function refusedStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
-  const s = new TestSocket(url, { headers });
-  const err = await s.opened.then(
-    () => {
-      s.ws.close();
-      return new Error(`upgrade to ${url} was accepted`);
-    },
-    (e: Error) => e,
-  );
-  const m = /upgrade refused: (\d+)/.exec(err.message);
-  if (!m) throw err;
-  return Number(m[1]);
-}
 
 /** A seed sender and reader, joined, after a relay round trip. */
 async function seedPair(ws: string, headers: Record<string, string> = {}) {
