@@ -71,6 +71,12 @@ export class Gateway {
     };
   }
 
+  /** The open JSON-protocol connection of `peerId` on this instance, if any (operations, tests). */
+  jsonConnection(peerId: string): JsonConnection | undefined {
+    for (const s of this.sessions) if (s instanceof JsonConnection && s.peerId === peerId) return s;
+    return undefined;
+  }
+
   /** Open sockets by protocol (for metrics). */
   connectionCounts(): Record<'seed' | 'json', number> {
     const counts = { seed: 0, json: 0 };

@@ -79,6 +79,11 @@ export class JsonConnection implements Session {
     }
   }
 
+  /** Drops the socket without a close frame, as a lost network would; the peer may resume. */
+  terminate(): void {
+    this.ws.terminate();
+  }
+
   close(code: number, reason: string): void {
     this.closedByServer = true;
     if (code === CLOSE.restart) this.send({ type: 'bye', reason, reconnect: true });
