@@ -29,7 +29,8 @@ export class Broadcaster extends Emitter<BroadcasterEvents> {
       s.on('peer-joined', ({ room, peer }) => room === this.room && peer.role === 'viewer' && this.addViewer(peer.id)),
       s.on('peer-left', ({ room, peer }) => room === this.room && this.removeViewer(peer.id)),
       s.on('signal', (e) => this.onSignal(e)),
-      s.on('rejoined', (ack) => ack.room === this.room && this.adopt(ack)),
+      // Our old session is gone on the other side too: start every connection afresh.
+      s.on('rejoined', (ack) => ack.room === this.room && this.adopt(ack, true)),
     );
   }
 
@@ -65,8 +66,15 @@ export class Broadcaster extends Emitter<BroadcasterEvents> {
     await this.signaling.leave(this.room).catch(() => undefined);
   }
 
-  private adopt(ack: JoinAck): void {
-    for (const member of ack.members) if (member.role === 'viewer') this.addViewer(member.id);
+  /**
+   * Connects to the members a join returned. A member we already have a connection with
+   * (its peer-joined came in before our join's reply) keeps it unless `fresh` says otherwise:
+   * replacing it would leave the other side's offer on our old connection.
+   */
+  private adopt(ack: JoinAck, fresh = false): void {
+    for (const member of ack.members) {
+      if (member.role === 'viewer' && (fresh || !this.links.has(member.id))) this.addViewer(member.id);
+    }
   }
 
   private addViewer(viewerId: string): PeerLink {

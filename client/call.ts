@@ -34,7 +34,8 @@ export class Call extends Emitter<CallEvents> {
       s.on('peer-joined', ({ room, peer }) => room === this.room && peer.role === 'peer' && this.connectTo(peer.id)),
       s.on('peer-left', ({ room, peer }) => room === this.room && this.drop(peer.id)),
       s.on('signal', (e) => this.onSignal(e)),
-      s.on('rejoined', (ack) => ack.room === this.room && this.adopt(ack)),
+      // Our old session is gone on the other side too: start every connection afresh.
+      s.on('rejoined', (ack) => ack.room === this.room && this.adopt(ack, true)),
     );
   }
 
@@ -51,8 +52,15 @@ export class Call extends Emitter<CallEvents> {
     await this.signaling.leave(this.room).catch(() => undefined);
   }
 
-  private adopt(ack: JoinAck): void {
-    for (const member of ack.members) if (member.role === 'peer') this.connectTo(member.id);
+  /**
+   * Connects to the members a join returned. A member we already have a connection with
+   * (its peer-joined came in before our join's reply) keeps it unless `fresh` says otherwise:
+   * replacing it would leave the other side's offer on our old connection.
+   */
+  private adopt(ack: JoinAck, fresh = false): void {
+    for (const member of ack.members) {
+      if (member.role === 'peer' && (fresh || !this.links.has(member.id))) this.connectTo(member.id);
+    }
   }
 
   private connectTo(peerId: string): PeerLink {

@@ -30,13 +30,23 @@ export class Viewer extends Emitter<ViewerEvents> {
     const s = signaling;
     this.unsubscribe.push(
       s.on('signal', (e) => this.onSignal(e)),
-      s.on('peer-joined', ({ room, peer }) => room === this.room && peer.role === 'broadcaster' && this.setLive(true)),
+      // A broadcaster that (re)joins is a fresh session and offers on a fresh connection.
+      s.on('peer-joined', ({ room, peer }) => {
+        if (room !== this.room || peer.role !== 'broadcaster') return;
+        this.dropLink();
+        this.setLive(true);
+      }),
       s.on('peer-left', ({ room, peer }) => {
         if (room !== this.room || peer.role !== 'broadcaster') return;
         this.dropLink();
         this.setLive(false);
       }),
-      s.on('rejoined', (ack) => ack.room === this.room && this.setLive(ack.counts.broadcaster)),
+      // We could not resume: the broadcaster dropped our connection and offers a new one.
+      s.on('rejoined', (ack) => {
+        if (ack.room !== this.room) return;
+        this.dropLink();
+        this.setLive(ack.counts.broadcaster);
+      }),
     );
   }
 
