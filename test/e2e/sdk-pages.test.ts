@@ -132,6 +132,8 @@ describe('SDK broadcast and watch pages in Chromium', () => {
       { polling: 100, timeout: 20_000 },
     );
     await expect.poll(() => broadcast.textContent('#viewers')).toBe('4');
+    // Watchers see the live count too (the server's coalesced counts push), not just the one at their join.
+    for (const w of watchers) await expect.poll(() => w.textContent('#viewers'), { timeout: 10_000 }).toBe('4');
     await expect.poll(() => watchers[3]!.textContent('#live')).toBe('live');
     await expect.poll(() => watchers[3]!.textContent('#media')).toBe('media connected');
 
