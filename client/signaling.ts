@@ -19,6 +19,11 @@ export interface SignalingOptions {
   peerId?: string;
   /** Reply timeout for each request. */
   requestTimeoutMs?: number;
+  /**
+   * Ping the server this often and reconnect when a ping goes unanswered for as long; default:
+   * the server's `heartbeatMs`. Catches a network that died silently (no close, no reset).
+   */
+  pingIntervalMs?: number;
   /** Reconnect backoff: first delay, doubled each try up to `maxMs`, with jitter. */
   backoff?: { initialMs: number; maxMs: number };
 }
@@ -86,6 +91,7 @@ export class Signaling extends Emitter<SignalingEvents> {
   private readonly outbox: Record<string, unknown>[] = [];
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
+  private pingTimer: ReturnType<typeof setInterval> | undefined;
   private readonly url: string;
   private readonly options: Required<Pick<SignalingOptions, 'requestTimeoutMs' | 'backoff'>> & SignalingOptions;
 
@@ -127,18 +133,19 @@ export class Signaling extends Emitter<SignalingEvents> {
   close(): void {
     this.setState('closed');
     clearTimeout(this.retryTimer);
+    clearInterval(this.pingTimer);
     this.rejectAll(new HeraldError('closed', 'signaling closed'));
     this.ws?.close(1000, 'bye');
     this.ws = undefined;
   }
 
-  request<T = any>(body: Record<string, unknown>): Promise<T> {
+  request<T = any>(body: Record<string, unknown>, timeoutMs = this.options.requestTimeoutMs): Promise<T> {
     const id = this.nextId++;
     return new Promise<T>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id);
-        reject(new HeraldError('timeout', `no reply to ${String(body.type)} within ${this.options.requestTimeoutMs} ms`));
-      }, this.options.requestTimeoutMs);
+        reject(new HeraldError('timeout', `no reply to ${String(body.type)} within ${timeoutMs} ms`));
+      }, timeoutMs);
       this.pending.set(id, { resolve, reject, timer });
       if (!this.sendRaw({ ...body, id })) {
         clearTimeout(timer);
@@ -163,6 +170,7 @@ export class Signaling extends Emitter<SignalingEvents> {
           this.attempt = 0;
           this.setState('open');
           this.emit('welcome', welcome);
+          this.watchLiveness(ws, this.options.pingIntervalMs ?? welcome.heartbeatMs, lost);
           if (!welcome.resumed) await this.rejoin();
           for (const msg of this.outbox.splice(0)) this.sendRaw(msg);
           resolve(welcome);
@@ -171,15 +179,16 @@ export class Signaling extends Emitter<SignalingEvents> {
           ws.close();
         }
       };
-      ws.onclose = (e) => {
+      const lost = (code: number, reason: string) => {
         if (this.ws !== ws) return;
         this.ws = undefined;
+        clearInterval(this.pingTimer);
         this.rejectAll(new HeraldError('unavailable', 'connection lost'));
         if (this.state === 'closed') return;
-        const fatal = FATAL_CLOSE[e.code];
+        const fatal = FATAL_CLOSE[code];
         if (fatal) {
           this.setState('closed');
-          const err = new HeraldError(e.code === 4401 ? 'unauthorized' : e.code === 4403 ? 'forbidden' : 'conflict', e.reason || fatal);
+          const err = new HeraldError(code === 4401 ? 'unauthorized' : code === 4403 ? 'forbidden' : 'conflict', reason || fatal);
           this.emit('error', err);
           if (!welcomed) reject(err);
           return;
@@ -190,7 +199,27 @@ export class Signaling extends Emitter<SignalingEvents> {
           reject(new HeraldError('unavailable', `could not connect to ${this.url.split('?')[0]}`));
         }
       };
+      ws.onclose = (e) => lost(e.code, e.reason);
     });
+  }
+
+  /**
+   * Pings every `intervalMs`; a ping unanswered for as long means the network is gone even if
+   * the browser has not noticed (it only does when TCP gives up, minutes later): drop the
+   * socket and reconnect, in time to resume.
+   */
+  private watchLiveness(ws: WebSocket, intervalMs: number, lost: (code: number, reason: string) => void): void {
+    clearInterval(this.pingTimer);
+    if (!(intervalMs > 0)) return;
+    this.pingTimer = setInterval(() => {
+      if (this.ws !== ws) return;
+      this.request({ type: 'ping' }, intervalMs).catch(() => {
+        if (this.ws !== ws) return;
+        ws.onclose = null;
+        ws.close();
+        lost(1006, 'no answer to ping');
+      });
+    }, intervalMs);
   }
 
   private async hello(): Promise<Welcome> {

@@ -106,6 +106,7 @@ export class JsonConnection implements Session {
       return this.error(id, 'bad-request', `${issue.path.join('.') || 'message'}: ${issue.message}`);
     }
     const msg = parsed.data;
+    if (msg.type === 'ping') return this.send({ type: 'ack', id: msg.id });
     if (msg.type === 'hello') return this.greet(msg);
     if (!this.peerId) return this.error(id, 'bad-request', 'send hello first');
     switch (msg.type) {

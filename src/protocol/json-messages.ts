@@ -54,7 +54,13 @@ export const Signal = z.strictObject({
     .refine((d) => nestsWithin(d, MAX_DATA_DEPTH), `data nests deeper than ${MAX_DATA_DEPTH} levels`),
 });
 
-export const ClientMessage = z.discriminatedUnion('type', [Hello, Join, Leave, Signal]);
+/**
+ * Application-level liveness check. Browsers cannot see WebSocket pings, so a client whose
+ * network silently died would not notice for minutes; the SDK pings every `heartbeatMs`.
+ */
+export const Ping = z.strictObject({ type: z.literal('ping'), id: RequestId });
+
+export const ClientMessage = z.discriminatedUnion('type', [Hello, Join, Leave, Signal, Ping]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type HelloMessage = z.infer<typeof Hello>;
 export type JoinMessage = z.infer<typeof Join>;

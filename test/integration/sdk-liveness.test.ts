@@ -1,0 +1,106 @@
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { Signaling } from '../../client/signaling.js';
+import { startHerald, type Running } from '../helpers/herald.js';
+import { JsonClient } from '../helpers/json-client.js';
+
+/**
+ * A network that dies silently (no FIN, no RST) is invisible to a browser's WebSocket for
+ * minutes. The SDK pings at the application level and reconnects + resumes when a ping goes
+ * unanswered. Here the SDK's Signaling runs in Node over `ws`, through a TCP proxy the test
+ * can turn into a black hole for the connections it already carries.
+ */
+class BlackHoleProxy {
+  private readonly pairs = new Set<[Socket, Socket]>();
+  private readonly sockets = new Set<Socket>();
+  private server!: Server;
+  port = 0;
+
+  static async start(target: number): Promise<BlackHoleProxy> {
+    const proxy = new BlackHoleProxy();
+    proxy.server = createServer((client) => {
+      const upstream = connect(target, '127.0.0.1');
+      const pair: [Socket, Socket] = [client, upstream];
+      proxy.sockets.add(client).add(upstream);
+      proxy.pairs.add(pair);
+      client.pipe(upstream).pipe(client);
+      const drop = () => {
+        proxy.pairs.delete(pair);
+        client.destroy();
+        upstream.destroy();
+      };
+      client.on('error', drop).on('close', drop);
+      upstream.on('error', drop).on('close', drop);
+    });
+    await new Promise<void>((r) => proxy.server.listen(0, '127.0.0.1', r));
+    proxy.port = (proxy.server.address() as { port: number }).port;
+    return proxy;
+  }
+
+  /** Every connection open now stops carrying bytes either way, and nothing is closed. */
+  blackHole(): number {
+    for (const [client, upstream] of this.pairs) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+    const n = this.pairs.size;
+    this.pairs.clear();
+    return n;
+  }
+
+  stop(): Promise<void> {
+    for (const socket of this.sockets) socket.destroy();
+    return new Promise((r) => this.server.close(() => r()));
+  }
+}
+
+describe('SDK liveness ping', () => {
+  let server: Running;
+  let proxy: BlackHoleProxy;
+  beforeAll(async () => {
+    (globalThis as any).WebSocket = WebSocket;
+    // The server's own heartbeat is far away, so only the client's ping can notice the drop.
+    server = await startHerald({ heartbeatMs: 60_000, resumeGraceMs: 30_000 });
+    proxy = await BlackHoleProxy.start(server.port);
+  });
+  afterAll(async () => {
+    await proxy.stop();
+    await server.stop();
+  });
+
+  it('a silently dead connection is noticed by the ping, and the session resumes with its room', async () => {
+    const signaling = new Signaling({ url: `ws://127.0.0.1:${proxy.port}/ws`, pingIntervalMs: 300, backoff: { initialMs: 50, maxMs: 200 } });
+    const first = await signaling.connect();
+    await signaling.join('liveness', 'viewer');
+    const broadcaster = await JsonClient.connect(server.ws);
+    await broadcaster.join('liveness', 'broadcaster');
+
+    const states: string[] = [];
+    signaling.on('state', (s) => states.push(s));
+    const resumed = signaling.once('welcome');
+    expect(proxy.blackHole()).toBe(1);
+
+    const welcome = await resumed;
+    expect(welcome.resumed).toBe(true);
+    expect(welcome.peerId).toBe(first.peerId);
+    expect(welcome.rooms).toEqual([{ room: 'liveness', role: 'viewer' }]);
+    expect(states).toEqual(['reconnecting', 'open']);
+
+    // Signalling works over the new socket, and the broadcaster never saw the viewer leave.
+    const got = signaling.once('signal');
+    await broadcaster.signal('liveness', first.peerId, { after: 'resume' });
+    expect((await got).data).toEqual({ after: 'resume' });
+    expect(broadcaster.pendingJson().filter((m) => m.type === 'peer-left')).toEqual([]);
+    signaling.close();
+    await broadcaster.close();
+  });
+
+  it('the server answers ping at any time, even before hello', async () => {
+    const c = await JsonClient.open(server.ws);
+    expect(await c.request({ type: 'ping' })).toEqual({ type: 'ack', id: 1 });
+    await c.close();
+  });
+});
