@@ -25,7 +25,7 @@ const MODE = flag('smoke') ? 'smoke' : flag('quick') ? 'quick' : 'full';
 
 /** Parameters per mode. `full` is the issue's load; `quick` is the same shape, shorter. */
 const P = {
-  full: { reps: 2, pairs: 200, window: 8, warmupMs: 2000, measureMs: 5000, rttRate: 5000, rttPairs: 200, rttWarmupMs: 1500, rttMeasureMs: 8000, stormViewers: 2000, stormReps: 3, idleConns: 10000, idleSettleMs: 2000, idleMeasureMs: 10000, idleThrMeasureMs: 5000, quietWaitMs: 8000, redis: true, profile: false },
+  full: { reps: 2, pairs: 200, window: 8, warmupMs: 1500, measureMs: 4000, rttRate: 5000, rttPairs: 200, rttWarmupMs: 1000, rttMeasureMs: 5000, stormViewers: 2000, stormReps: 2, idleConns: 10000, idleSettleMs: 1000, idleMeasureMs: 15000, idleThrMeasureMs: 4000, quietWaitMs: 2000, redis: true, profile: false },
   quick: { reps: 1, pairs: 200, window: 8, warmupMs: 400, measureMs: 1000, rttRate: 5000, rttPairs: 200, rttWarmupMs: 300, rttMeasureMs: 1000, stormViewers: 1000, stormReps: 1, idleConns: 1000, idleSettleMs: 200, idleMeasureMs: 1000, idleThrMeasureMs: 1000, quietWaitMs: 0, redis: true, redisQuick: true, profile: false },
   smoke: { reps: 1, pairs: 4, window: 4, warmupMs: 100, measureMs: 300, rttRate: 200, rttPairs: 4, rttWarmupMs: 100, rttMeasureMs: 300, stormViewers: 20, stormReps: 1, idleConns: 0, quietWaitMs: 0, redis: false, profile: false },
 }[MODE];
@@ -57,8 +57,16 @@ for (const sig of ['SIGINT', 'SIGTERM']) {
 }
 const startedAt = Date.now();
 const HARD_LIMIT_MS = MODE === 'full' ? 15 * 60_000 : 3 * 60_000;
+/** What has been measured so far (written out even if the run is cut short). */
+let partial;
 setTimeout(() => {
   console.error(`bench: hard time limit (${HARD_LIMIT_MS / 60000} min) reached; aborting`);
+  if (partial) {
+    try {
+      mkdirSync(RESULTS, { recursive: true });
+      writeFileSync(join(RESULTS, `partial-${Date.now()}.json`), JSON.stringify(partial, null, 2));
+    } catch {}
+  }
   process.exit(2);
 }, HARD_LIMIT_MS).unref();
 
@@ -198,16 +206,20 @@ function idleScenarios() {
 
 /**
  * Starts one server per target at once (they idle while another is measured: the start-up
- * cost is paid in parallel), then runs the load against each in turn, baseline first.
+ * cost is paid in parallel), then runs each chunk of scenarios against every target in turn
+ * (baseline, seed, json, next chunk...), so that the targets are measured minutes apart at
+ * most, not a whole session apart: on a shared machine the load from others drifts.
  */
-async function session(name, scenarios) {
+async function session(name, chunks) {
   say(`${name}: starting servers`);
   const servers = await Promise.all(TARGETS.map((t) => startServer(t)));
-  const out = {};
+  const out = Object.fromEntries(TARGETS.map((t) => [t, []]));
   try {
-    for (const [i, target] of TARGETS.entries()) {
-      say(`${name}: ${target}`);
-      out[target] = await runLoad(target, [servers[i].url], [servers[i].pid], scenarios);
+    for (const chunk of chunks) {
+      for (const [i, target] of TARGETS.entries()) {
+        say(`${name}: ${chunk.map((c) => c.label).join(', ')} on ${target}`);
+        out[target].push(...(await runLoad(target, [servers[i].url], [servers[i].pid], chunk)));
+      }
     }
   } finally {
     await Promise.all(servers.map((s) => stop(s.proc)));
@@ -226,8 +238,8 @@ async function groupMain() {
   const withIdle = P.idleConns > 0 && want('idle');
   for (let rep = 0; rep < P.reps; rep++) {
     const first = rep === 0 && withIdle;
-    const scenarios = [...(first ? [...idleScenarios(), { kind: 'release', label: 'release' }] : []), ...(want('main') ? mainScenarios() : [])];
-    const out = await session(`session ${rep + 1}/${P.reps}`, scenarios);
+    const chunks = [...(first ? [[...idleScenarios(), { kind: 'release', label: 'release' }]] : []), ...(want('main') ? mainScenarios().map((sc) => [sc]) : [])];
+    const out = await session(`session ${rep + 1}/${P.reps}`, chunks);
     for (const t of TARGETS) {
       runs[t].push(out[t].filter((r) => !String(r.label).includes('idle') && r.kind !== 'release'));
       if (first) idle[t] = out[t].filter((r) => String(r.label).includes('idle'));
@@ -440,6 +452,7 @@ async function main() {
   };
   say(`mode ${MODE}; ${NCPU} cpus; ${TASKSET ? `server pinned to core ${SERVER_CORE}, generator to core ${LOAD_CORE}` : 'NOT pinned (taskset unavailable or 1 cpu)'}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const res = { meta };
+  partial = res;
   if (want('main') || (P.idleConns && want('idle'))) {
     const { runs, idle } = await groupMain();
     if (want('main')) res.main = runs;
@@ -460,7 +473,8 @@ async function main() {
     if (Array.isArray(x)) x.forEach((y) => scan(y, where));
     else if (x && typeof x === 'object') {
       if (typeof x.error === 'string') errors.push(`${where}${x.label ? ` ${x.label}` : ''}: ${x.error}`);
-      if (x.bad || x.lost) errors.push(`${where} ${x.label}: ${x.bad ?? 0} malformed, ${x.lost ?? 0} lost messages`);
+      if (x.bad) errors.push(`${where} ${x.label}: ${x.bad} malformed messages`);
+      if (x.lost) errors.push(`${where} ${x.label}: ${x.lost} messages still in flight 3 s after the load stopped (the server fell behind; on a shared machine, usually starved of CPU)`);
       for (const [k, v] of Object.entries(x)) if (typeof v === 'object') scan(v, `${where}/${k}`);
     }
   };
