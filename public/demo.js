@@ -94,6 +94,49 @@ export function trackToggle(button, stream, kind, label) {
   render();
 }
 
+/**
+ * The page's signaling connection, with the state badge and readable errors wired up.
+ * `hooks` is `window.herald`, which tests (and curious people) read.
+ */
+export function connectSignaling(Signaling, hooks) {
+  const signaling = new Signaling({ token });
+  signaling.on('state', (s) => {
+    hooks.state = s;
+    setBadge($('#state'), s);
+    if (s === 'open') clearMessage();
+  });
+  signaling.on('error', (err) => showMessage(explain(err)));
+  hooks.signaling = signaling;
+  return signaling;
+}
+
+/**
+ * Connection-level errors of a Broadcaster/Viewer/Call (e.g. a candidate for an offer dropped
+ * in glare) are not fatal: the connection state shows what matters. Kept for debugging.
+ */
+export function keepErrors(source, hooks, label) {
+  source.on('error', (err) => {
+    hooks.errors.push(String(err.message ?? err));
+    console.debug(`herald ${label}:`, err);
+  });
+}
+
+/** The camera for a page that sends video, or a readable error on the page (and a throw). */
+export async function startCamera(preview) {
+  let stream;
+  try {
+    stream = await getCamera();
+  } catch (err) {
+    setBadge($('#state'), 'error', 'no camera');
+    showMessage(cameraError(err));
+    throw err;
+  }
+  preview.srcObject = stream;
+  trackToggle($('#cam'), stream, 'video', 'Camera');
+  trackToggle($('#mic'), stream, 'audio', 'Mic');
+  return stream;
+}
+
 /** Human text for the server's error codes. */
 export function explain(err) {
   switch (err.code) {
