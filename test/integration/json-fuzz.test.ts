@@ -116,7 +116,7 @@ function generate(room: string, to: string): Case[] {
     }
   }
   // 2. Wrong type names.
-  for (const t of ['', 'HELLO', 'Join', 'signal ', 'ack', 'error', 'ping', 'subscribe', 'constructor', '__proto__', 'toString', 'hasOwnProperty']) {
+  for (const t of ['', 'HELLO', 'Join', 'signal ', 'ack', 'error', 'pong', 'subscribe', 'constructor', '__proto__', 'toString', 'hasOwnProperty']) {
     add(`type ${JSON.stringify(t)}`, { ...valid(pick(TYPES)), type: t });
   }
   for (let n = 0; n < 8; n++) {
