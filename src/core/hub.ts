@@ -293,11 +293,6 @@ export class Hub implements ClusterListener {
     this.presence?.stop();
   }
 
-  /** Closes every session (shutdown). Sessions report back through `disconnect`. */
-  closeAll(code: number, reason: string): void {
-    for (const state of this.peers.values()) state.session?.close(code, reason);
-  }
-
   // ---- internals ----
 
   private relay(room: Room, from: Member, to: Member, payload: Payload): void {
