@@ -490,7 +490,7 @@ async function main() {
   scan({ main: res.main, idle: res.idle }, '');
   console.log(`\nHerald bench (${MODE}), ${meta.date}, node ${meta.node}, ${NCPU} cpus (${meta.cpuModel}), ${TASKSET ? `server on core ${SERVER_CORE}, generator on core ${LOAD_CORE}` : 'unpinned'}`);
   console.log(`load average at start ${meta.loadavgStart.map((x) => x.toFixed(2)).join(' ')}, at end ${meta.loadavgEnd.map((x) => x.toFixed(2)).join(' ')}; ${meta.durationSec.toFixed(0)} s\n`);
-  console.log(table);
+  if (res.main || res.idle || res.redis) console.log(table);
   if (res.profile) {
     for (const [t, p] of Object.entries(res.profile)) {
       console.log(`\nprofile (${t}, Herald under relay load; ${p.file ?? p.error}):`);
