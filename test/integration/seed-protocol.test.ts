@@ -466,12 +466,13 @@ describe('seed protocol', () => {
       try {
         const s = await TestSocket.open(`${own.ws}/webrtc/sender/${uid('room')}`);
         const r = await TestSocket.open(`${own.ws}/webrtc/reader/${uid('user')}`);
-        own.herald.hub.closeAll(4001, 'é'.repeat(100));
+        const stopping = own.herald.stop('é'.repeat(100), 0);
         for (const closed of [await s.closed, await r.closed]) {
-          expect(closed.code).toBe(4001);
+          expect(closed.code).toBe(1001);
           expect(closed.reason.startsWith('éé')).toBe(true);
           expect(Buffer.byteLength(closed.reason)).toBeLessThanOrEqual(123);
         }
+        await stopping;
       } finally {
         await own.stop();
       }
