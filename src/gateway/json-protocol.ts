@@ -16,6 +16,7 @@ import {
 import { CLOSE, type ConnectionContext } from './context.js';
 import { Guard, type Violation } from './guard.js';
 import { Inbox } from './inbox.js';
+import { sendText } from './send.js';
 import { toJsonData } from './translate.js';
 
 /** Client close codes that mean "I am leaving for good": no resume grace for those. */
@@ -35,8 +36,6 @@ export class JsonConnection implements Session {
   /** While hello is being answered, pushes wait here so that they follow the welcome. */
   private held: PeerEvent[] | undefined;
   private readonly guard: Guard;
-  /** True while this tick's sends are being coalesced (see `coalesce`). */
-  private corked = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -227,25 +226,7 @@ export class JsonConnection implements Session {
   }
 
   private send(msg: ServerMessage): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    this.coalesce();
-    this.ws.send(JSON.stringify(msg));
-  }
-
-  /**
-   * What one tick sends to this socket leaves in one write: the first send of a tick corks the
-   * TCP socket, a nextTick uncorks it (order is kept; close frames queue behind). Without it `ws`
-   * makes one writev syscall per frame, the largest cost under relay load (docs/performance.md).
-   */
-  private coalesce(): void {
-    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-    if (this.corked || !socket) return;
-    this.corked = true;
-    socket.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      socket.uncork();
-    });
+    sendText(this.ws, JSON.stringify(msg));
   }
 }
 

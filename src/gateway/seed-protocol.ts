@@ -5,6 +5,7 @@ import type { PeerEvent, Session } from '../core/types.js';
 import { CLOSE, type ConnectionContext } from './context.js';
 import { Guard, type Violation } from './guard.js';
 import { Inbox } from './inbox.js';
+import { sendText } from './send.js';
 import { toSeed } from './translate.js';
 
 /**
@@ -60,8 +61,6 @@ export class SeedConnection implements Session {
   private room: string | undefined;
   private readonly inbox = new Inbox((frame) => this.handle(frame));
   private readonly guard: Guard;
-  /** True while this tick's sends are being coalesced (see `coalesce`). */
-  private corked = false;
 
   constructor(
     private readonly ws: WebSocket,
@@ -201,25 +200,7 @@ export class SeedConnection implements Session {
   }
 
   private send(frame: string): void {
-    if (this.ws.readyState !== this.ws.OPEN) return;
-    this.coalesce();
-    this.ws.send(frame);
-  }
-
-  /**
-   * What one tick sends to this socket leaves in one write: the first send of a tick corks the
-   * TCP socket, a nextTick uncorks it (order is kept; close frames queue behind). Without it `ws`
-   * makes one writev syscall per frame, the largest cost under relay load (docs/performance.md).
-   */
-  private coalesce(): void {
-    const socket = (this.ws as unknown as { _socket?: { cork(): void; uncork(): void } })._socket;
-    if (this.corked || !socket) return;
-    this.corked = true;
-    socket.cork();
-    process.nextTick(() => {
-      this.corked = false;
-      socket.uncork();
-    });
+    sendText(this.ws, frame);
   }
 }
 
