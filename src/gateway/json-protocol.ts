@@ -5,6 +5,7 @@ import type { Grant } from '../core/grant.js';
 import type { Member, PeerEvent, Session } from '../core/types.js';
 import {
   ClientMessage,
+  fastSignal,
   type HelloMessage,
   type JoinAck,
   type JoinMessage,
@@ -100,6 +101,9 @@ export class JsonConnection implements Session {
     } catch {
       return this.error(undefined, 'bad-request', 'not JSON');
     }
+    // Signals, nearly all traffic, skip zod when well-formed; zod judges everything else.
+    const signal = this.peerId ? fastSignal(raw) : undefined;
+    if (signal) return this.signal(signal, utf8Length(text));
     const parsed = ClientMessage.safeParse(raw);
     const id = requestId(raw);
     if (!parsed.success) {
