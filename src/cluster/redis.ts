@@ -104,6 +104,8 @@ export class RedisCluster implements Cluster {
   private readonly prefix: string;
   private listener!: ClusterListener;
 
+  /** Wires waiting for this tick's PUBLISH, per target instance, in order. */
+  private readonly outbox = new Map<string, string[]>();
   private readonly replicas = new Map<string, Replica>();
   private readonly loading = new Map<string, Loading>();
   /** Joins in flight per room: a replica is kept while one is pending. */
@@ -363,10 +365,33 @@ export class RedisCluster implements Cluster {
   }
 
   private publish(instanceId: string, wire: Wire): void {
-    this.cmd.publish(this.channel(instanceId), JSON.stringify(wire)).catch((err: unknown) => {
-      this.log.warn({ err: String(err), to: instanceId, type: wire.t }, 'cross-instance publish failed');
-    });
+    this.enqueue(instanceId, JSON.stringify(wire));
   }
+
+  /**
+   * Everything one tick sends to an instance goes out as one PUBLISH on its channel (a JSON
+   * array when there is more than one wire), in order. Under relay load this turns hundreds
+   * of PUBLISHes (and subscriber pushes) per tick into a few; a lone message is still exactly
+   * one PUBLISH of itself.
+   */
+  private enqueue(instanceId: string, text: string): void {
+    let queue = this.outbox.get(instanceId);
+    if (!queue) {
+      if (this.outbox.size === 0) process.nextTick(this.flushOutbox);
+      this.outbox.set(instanceId, (queue = []));
+    }
+    queue.push(text);
+  }
+
+  private readonly flushOutbox = (): void => {
+    for (const [instanceId, texts] of this.outbox) {
+      const body = texts.length === 1 ? texts[0]! : `[${texts.join(',')}]`;
+      this.cmd.publish(this.channel(instanceId), body).catch((err: unknown) => {
+        this.log.warn({ err: String(err), to: instanceId, wires: texts.length }, 'cross-instance publish failed');
+      });
+    }
+    this.outbox.clear();
+  };
 
   /** One notice per instance holding members of the room, plus the previous holder of the member. */
   private publishRoom(insts: string[], previous: Member | undefined, wire: RoomWire): void {
@@ -374,20 +399,21 @@ export class RedisCluster implements Cluster {
     const targets = new Set(insts);
     if (previous) targets.add(previous.instanceId);
     targets.delete(this.instanceId);
-    for (const id of targets) {
-      this.cmd.publish(this.channel(id), text).catch((err: unknown) => {
-        this.log.warn({ err: String(err), to: id }, 'room notice publish failed');
-      });
-    }
+    for (const id of targets) this.enqueue(id, text);
   }
 
   private receive(text: string): void {
-    let wire: Wire;
+    let parsed: Wire | Wire[];
     try {
-      wire = JSON.parse(text) as Wire;
+      parsed = JSON.parse(text) as Wire | Wire[];
     } catch {
       return;
     }
+    if (Array.isArray(parsed)) for (const wire of parsed) this.receiveWire(wire);
+    else this.receiveWire(parsed);
+  }
+
+  private receiveWire(wire: Wire): void {
     switch (wire.t) {
       case 'd':
         this.receiveEvent(wire.p, wire.e);
