@@ -197,11 +197,11 @@ export class Gateway {
 
   private track(ws: WebSocket, session: Session, fields: Record<string, string>): void {
     this.sessions.add(session);
-    const log = this.log.child(fields);
-    log.info('connected');
+    // Fields are logged inline rather than through a child logger per connection (memory).
+    this.log.info(fields, 'connected');
     ws.once('close', (code) => {
       this.sessions.delete(session);
-      log.info({ code }, 'disconnected');
+      this.log.info({ ...fields, code }, 'disconnected');
     });
   }
 }

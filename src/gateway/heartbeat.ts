@@ -8,16 +8,26 @@ import type { WebSocket } from 'ws';
 export class Heartbeat {
   private readonly alive = new Map<WebSocket, boolean>();
   private readonly timer: NodeJS.Timeout;
+  /** Listeners shared by every socket (`this` is the socket): no closures per connection. */
+  private readonly onPong: (this: WebSocket) => void;
+  private readonly onClose: (this: WebSocket) => void;
 
   constructor(readonly intervalMs: number) {
     this.timer = setInterval(() => this.tick(), intervalMs);
     this.timer.unref();
+    const alive = this.alive;
+    this.onPong = function () {
+      if (alive.has(this)) alive.set(this, true);
+    };
+    this.onClose = function () {
+      alive.delete(this);
+    };
   }
 
   watch(ws: WebSocket): void {
     this.alive.set(ws, true);
-    ws.on('pong', () => this.alive.set(ws, true));
-    ws.once('close', () => this.alive.delete(ws));
+    ws.on('pong', this.onPong);
+    ws.once('close', this.onClose);
   }
 
   stop(): void {

@@ -4,14 +4,15 @@
  * no promise and no queueing.
  */
 export class Inbox {
-  private backlog: string[] = [];
+  /** Messages that arrived while busy; allocated only when that happens. */
+  private backlog: string[] | undefined;
   private busy = false;
 
   constructor(private readonly handle: (message: string) => void | Promise<void>) {}
 
   push(message: string): void {
     if (this.busy) {
-      this.backlog.push(message);
+      (this.backlog ??= []).push(message);
       return;
     }
     const pending = this.handle(message);
@@ -23,10 +24,11 @@ export class Inbox {
     this.busy = true;
     try {
       await work;
-      while (this.backlog.length > 0) {
+      while (this.backlog?.length) {
         const next = this.handle(this.backlog.shift()!);
         if (next) await next;
       }
+      this.backlog = undefined;
     } finally {
       this.busy = false;
     }
