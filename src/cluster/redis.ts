@@ -80,6 +80,12 @@ function sameMember(a: Member, b: Member): boolean {
   return a.instanceId === b.instanceId && a.joinedAt === b.joinedAt && a.role === b.role;
 }
 
+/** A signal's raw JSON text is a same-process shortcut; the wire carries `data` once. */
+function withoutRaw(event: PeerEvent): PeerEvent {
+  if (event.type !== 'signal' || event.payload.kind !== 'json' || event.payload.raw === undefined) return event;
+  return { ...event, payload: { kind: 'json', data: event.payload.data } };
+}
+
 interface Loading {
   buffer: RoomWire[];
   done: Promise<void>;
@@ -361,7 +367,7 @@ export class RedisCluster implements Cluster {
       if (event.type !== 'signal') return;
       throw new HeraldError('unavailable', `peer ${to.peerId} is on another instance and the cluster is unreachable`);
     }
-    this.publish(to.instanceId, { t: 'd', p: to.peerId, e: event });
+    this.publish(to.instanceId, { t: 'd', p: to.peerId, e: withoutRaw(event) });
   }
 
   private publish(instanceId: string, wire: Wire): void {

@@ -27,7 +27,8 @@ export interface Member {
  */
 export type Payload =
   | { kind: 'seed'; type: string; value: string }
-  | { kind: 'json'; data: unknown };
+  /** `raw`, when present, is `data` as the sender's JSON text: JSON recipients get it verbatim. */
+  | { kind: 'json'; data: unknown; raw?: string };
 
 export type LeaveReason =
   | 'left'        // asked to leave

@@ -17,6 +17,7 @@ import {
 import { CLOSE, type ConnectionContext } from './context.js';
 import { Guard, type Violation } from './guard.js';
 import { Inbox } from './inbox.js';
+import { rawMember } from '../protocol/raw-member.js';
 import { sendText } from './send.js';
 import { toJsonData } from './translate.js';
 
@@ -66,8 +67,14 @@ export class JsonConnection implements Session {
       return;
     }
     switch (event.type) {
-      case 'signal':
-        return this.send({ type: 'signal', room: event.room, from: event.from, data: toJsonData(event.payload) });
+      case 'signal': {
+        const { payload } = event;
+        if (payload.kind === 'json' && payload.raw !== undefined) {
+          // The JSON that JSON.stringify({type, room, from, data}) would give, without re-encoding data.
+          return sendText(this.ws, `{"type":"signal","room":${JSON.stringify(event.room)},"from":${JSON.stringify(event.from)},"data":${payload.raw}}`);
+        }
+        return this.send({ type: 'signal', room: event.room, from: event.from, data: toJsonData(payload) });
+      }
       case 'peer-joined':
         return this.send({ type: 'peer-joined', room: event.room, peer: info(event.member) });
       case 'peer-left':
@@ -103,7 +110,7 @@ export class JsonConnection implements Session {
     }
     // Signals, nearly all traffic, skip zod when well-formed; zod judges everything else.
     const signal = this.peerId ? fastSignal(raw) : undefined;
-    if (signal) return this.signal(signal, utf8Length(text));
+    if (signal) return this.signal(signal, text);
     const parsed = ClientMessage.safeParse(raw);
     const id = requestId(raw);
     if (!parsed.success) {
@@ -116,7 +123,7 @@ export class JsonConnection implements Session {
     if (!this.peerId) return this.error(id, 'bad-request', 'send hello first');
     switch (msg.type) {
       case 'signal':
-        return this.signal(msg, utf8Length(text));
+        return this.signal(msg, text);
       case 'join':
         return this.run(msg.id, () => this.join(msg));
       case 'leave':
@@ -191,12 +198,14 @@ export class JsonConnection implements Session {
   }
 
   /** The hot path: synchronous, no promise, `data` forwarded without being inspected. */
-  private signal(msg: SignalMessage, size: number): void {
+  private signal(msg: SignalMessage, text: string): void {
+    const size = utf8Length(text);
     if (size > this.ctx.maxSignalBytes) {
       return this.error(msg.id, 'too-large', `signal is ${size} bytes; the limit is ${this.ctx.maxSignalBytes}`);
     }
     try {
-      this.ctx.hub.signal(this.peerId!, msg.room, msg.to, { kind: 'json', data: msg.data });
+      // The text of `data` as received rides along, so JSON recipients need no re-serialization.
+      this.ctx.hub.signal(this.peerId!, msg.room, msg.to, { kind: 'json', data: msg.data, raw: rawMember(text, 'data') });
       if (msg.id !== undefined) this.send({ type: 'ack', id: msg.id });
     } catch (err) {
       this.fail(msg.id, err);

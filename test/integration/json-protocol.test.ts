@@ -273,6 +273,19 @@ describe('JSON protocol', () => {
       for (const data of samples) expect((await b.nextJson('signal')).data).toEqual(data);
     });
 
+    it('forwards data as sent even when the frame is laid out oddly or quotes "data" elsewhere', async () => {
+      const room = uid('rawdata');
+      const [a, b] = [await connect(), await connect()];
+      await a.join(room, 'peer');
+      await b.join(room, 'peer');
+      // Member order, whitespace, and a look-alike key inside a string and a nested object.
+      a.send(`{ "data" : { "x" : [ 1 , { "data" : "\\"data\\":2" } ] } , "to" : ${JSON.stringify(b.peerId)}, "type":"signal", "room": ${JSON.stringify(room)} }`);
+      a.send(`{"type":"signal","room":${JSON.stringify(room)},"to":${JSON.stringify(b.peerId)},"data":"tail \\u00e9 \\"}\\""}`);
+      const first = await b.nextJson('signal');
+      expect(first).toEqual({ type: 'signal', room, from: a.peerId, data: { x: [1, { data: '"data":2' }] } });
+      expect((await b.nextJson('signal')).data).toBe('tail é "}"');
+    });
+
     it('reports a signal to an unknown peer as not-found, with and without an id', async () => {
       const room = uid('nf');
       const a = await connect();

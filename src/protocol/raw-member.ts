@@ -1,0 +1,67 @@
+/**
+ * Finds where the value of a top-level member sits in the text of a JSON object, so a relay
+ * can forward that value as the client wrote it instead of serializing the parsed copy again.
+ * The text must already have passed JSON.parse (this scanner assumes well-formed JSON and
+ * only skips over strings and nesting); it jumps between structural characters with a native
+ * regex search, so a long SDP string costs a few searches, not a character loop.
+ */
+const STRUCTURAL = /["{}[\],]/g;
+const QUOTE_OR_BACKSLASH = /["\\]/g;
+
+/** Index just past the string starting at the quote `text[start]`. */
+function endOfString(text: string, start: number): number {
+  QUOTE_OR_BACKSLASH.lastIndex = start + 1;
+  for (;;) {
+    const m = QUOTE_OR_BACKSLASH.exec(text)!;
+    if (m[0] === '"') return m.index + 1;
+    QUOTE_OR_BACKSLASH.lastIndex = m.index + 2; // skip the escaped character
+  }
+}
+
+/** Index just past the value starting at `start` (after any whitespace). */
+function endOfValue(text: string, start: number): number {
+  const first = text[start];
+  if (first === '"') return endOfString(text, start);
+  let depth = 0;
+  STRUCTURAL.lastIndex = start;
+  for (;;) {
+    const m = STRUCTURAL.exec(text);
+    if (!m) return text.length;
+    const c = m[0];
+    if (c === '"') {
+      STRUCTURAL.lastIndex = endOfString(text, m.index);
+    } else if (c === '{' || c === '[') {
+      depth++;
+    } else if (c === '}' || c === ']') {
+      if (depth === 0) return m.index; // the end of the enclosing object: a primitive ended
+      if (--depth === 0) return m.index + 1;
+    } else if (depth === 0) {
+      return m.index; // ',' after a primitive
+    }
+  }
+}
+
+function skipSpace(text: string, i: number): number {
+  let c = text.charCodeAt(i);
+  while (c === 32 || c === 9 || c === 10 || c === 13) c = text.charCodeAt(++i);
+  return i;
+}
+
+/** The raw text of member `key` of the top-level object in `text`, or undefined. */
+export function rawMember(text: string, key: string): string | undefined {
+  let i = skipSpace(text, 0);
+  if (text[i] !== '{') return undefined;
+  i = skipSpace(text, i + 1);
+  const wanted = JSON.stringify(key);
+  while (text[i] === '"') {
+    const keyEnd = endOfString(text, i);
+    const name = text.slice(i, keyEnd);
+    const valueStart = skipSpace(text, skipSpace(text, keyEnd) + 1); // past ':'
+    const valueEnd = endOfValue(text, valueStart);
+    // A key written with escapes (e.g. "d\u0061ta") does not match; the caller falls back.
+    if (name === wanted) return text.slice(valueStart, valueEnd).trimEnd();
+    i = skipSpace(text, valueEnd);
+    if (text[i] === ',') i = skipSpace(text, i + 1);
+  }
+  return undefined;
+}
