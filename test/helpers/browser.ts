@@ -132,70 +132,33 @@ function exprSource(pcExpr: PcExpr): string {
 }
 
 /**
- * Polls in the page with page.waitForFunction. Its predicate must be synchronous, so each
- * poll starts a getStats() round and judges the result of the previous one, kept on
- * `window` under a per-call key.
+ * Reads the counts until they satisfy the condition or the deadline passes. Each read is one
+ * getStats() round in the page, so the polling interval only spaces the reads out.
  *
  * `baseline` null: wait until there is at least one connection and all have framesDecoded > 0.
  * Otherwise: wait until connection i has framesDecoded > baseline[i] for every i.
  */
 async function pollFrames(page: Page, pcExpr: PcExpr, baseline: number[] | null, deadline: number, polling = 100): Promise<number[]> {
-  const key = `__heraldFrames_${Math.random().toString(36).slice(2)}`;
-  const arg = { key, expr: exprSource(pcExpr), baseline };
-  for (;;) {
-    const timeout = deadline - Date.now();
-    if (timeout <= 0) break;
+  const done = (counts: number[]) =>
+    counts.length > 0 &&
+    (baseline ? counts.length === baseline.length && counts.every((c, i) => c > baseline[i]!) : counts.every((c) => c > 0));
+  let last: number[] | string = 'unread';
+  while (Date.now() < deadline && !page.isClosed()) {
     try {
-      const handle = await page.waitForFunction(
-        ({ key, expr, baseline }) => {
-          const w = window as any;
-          const slot = (w[key] ??= { busy: false, counts: null as number[] | null });
-          const done = (counts: number[] | null) =>
-            !!counts &&
-            counts.length > 0 &&
-            (baseline ? counts.length === baseline.length && counts.every((c, i) => c > baseline[i]!) : counts.every((c) => c > 0));
-          if (done(slot.counts)) return slot.counts;
-          if (!slot.busy) {
-            slot.busy = true;
-            (async () => {
-              const found = (0, eval)(expr);
-              const value = typeof found === 'function' ? found() : found;
-              const list: RTCPeerConnection[] = value == null ? [] : Array.isArray(value) ? value : [value];
-              return Promise.all(
-                list.map(async (pc) => {
-                  let n = 0;
-                  if (pc.connectionState === 'closed') return 0;
-                  (await pc.getStats()).forEach((s: any) => {
-                    if (s.type === 'inbound-rtp' && s.kind === 'video') n = Math.max(n, s.framesDecoded ?? 0);
-                  });
-                  return n;
-                }),
-              );
-            })()
-              .then((counts) => (slot.counts = counts), () => (slot.counts = null))
-              .finally(() => (slot.busy = false));
-          }
-          return false;
-        },
-        arg,
-        { polling, timeout },
-      );
-      const counts = (await handle.jsonValue()) as number[];
-      await handle.dispose();
-      await page.evaluate((k) => delete (window as any)[k], key).catch(() => {});
-      return counts;
+      const counts = await framesDecoded(page, pcExpr);
+      if (done(counts)) return counts;
+      last = counts;
     } catch (err) {
-      // A navigation (page.reload) destroys the context mid-wait: keep waiting on the new one.
-      if (/context was destroyed|navigat|Target closed/i.test(String(err)) && Date.now() < deadline && !page.isClosed()) continue;
-      const now = await framesDecoded(page, pcExpr).catch(() => 'unreadable');
-      throw new Error(
-        `framesDecoded did not ${baseline ? `grow past ${JSON.stringify(baseline)}` : 'become > 0'} ` +
-          `(now ${JSON.stringify(now)}) at ${page.url()}: ${String(err).split('\n')[0]}`,
-      );
+      // A navigation (page.reload) destroys the context mid-read: keep reading on the new one.
+      if (!/context was destroyed|navigat|Target closed/i.test(String(err))) throw err;
+      last = 'navigating';
     }
+    await new Promise((r) => setTimeout(r, polling));
   }
-  const now = await framesDecoded(page, pcExpr).catch(() => 'unreadable');
-  throw new Error(`framesDecoded timed out (now ${JSON.stringify(now)}) at ${page.url()}`);
+  throw new Error(
+    `framesDecoded did not ${baseline ? `grow past ${JSON.stringify(baseline)}` : 'become > 0'} in time ` +
+      `(last read ${JSON.stringify(last)}) at ${page.isClosed() ? 'a closed page' : page.url()}`,
+  );
 }
 
 /**
