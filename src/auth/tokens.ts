@@ -44,7 +44,7 @@ export class Tokens {
     }
     const claims = Claims.safeParse(payload);
     if (!claims.success) throw new HeraldError('unauthorized', `token claims are invalid (${claims.error.issues[0]!.path.join('.')})`);
-    return { sub: claims.data.sub, room: claims.data.room, roles: new Set(claims.data.roles) };
+    return { sub: claims.data.sub, room: claims.data.room, roles: new Set(claims.data.roles), exp: claims.data.exp };
   }
 }
 

@@ -9,6 +9,8 @@ export interface Grant {
   /** A room id, or '*' for any room. */
   room: string;
   roles: ReadonlySet<GrantRole>;
+  /** Expiry, in seconds since the epoch (the token's `exp`). */
+  exp?: number;
 }
 
 /** Throws HeraldError('forbidden') unless `grant` allows `role` in `room`. No grant = open mode. */

@@ -184,7 +184,11 @@ export class Gateway {
 
   private route(ws: WebSocket, url: URL, ip: string, grant: Grant | undefined): void {
     this.heartbeat.watch(ws);
-    if (url.pathname === '/ws') return this.track(ws, new JsonConnection(ws, this.ctx, grant), { ip, protocol: 'json' });
+    if (url.pathname === '/ws') {
+      const connection = new JsonConnection(ws, this.ctx, grant);
+      this.expireWith(ws, connection, grant);
+      return this.track(ws, connection, { ip, protocol: 'json' });
+    }
     const seed = parseSeedPath(url.pathname);
     if (typeof seed === 'string') {
       this.log.debug({ path: url.pathname, reason: seed }, 'bad websocket path');
@@ -192,7 +196,21 @@ export class Gateway {
       return;
     }
     const connection = new SeedConnection(ws, this.ctx, seed.role, seed.id, grant);
+    this.expireWith(ws, connection, grant);
     this.track(ws, connection, { ip, protocol: 'seed', role: seed.role, peer: connection.peerId });
+  }
+
+  /**
+   * A connection lives no longer than its token: at `exp` it is closed with 4401, and the
+   * client reconnects with a fresh token (the SDK treats 4401 as final and reports it).
+   */
+  private expireWith(ws: WebSocket, session: Session, grant: Grant | undefined): void {
+    if (grant?.exp === undefined) return;
+    const ms = grant.exp * 1000 - Date.now();
+    if (ms > 2 ** 31 - 1) return; // beyond what a timer can hold (~24 days): never in practice
+    const timer = setTimeout(() => session.close(CLOSE.unauthorized, 'token expired'), Math.max(0, ms));
+    timer.unref();
+    ws.once('close', () => clearTimeout(timer));
   }
 
   private track(ws: WebSocket, session: Session, fields: Record<string, string>): void {

@@ -58,6 +58,24 @@ describe('tokens on both protocols', () => {
     return { sender, reader, room, user };
   }
 
+  it('a connection is closed with 4401 when its token expires, on both protocols; others stay', async () => {
+    const room = uid('exp');
+    const soon = Math.floor(Date.now() / 1000) + 2;
+    const reader = await TestSocket.open(`${server.ws}/webrtc/reader/${uid('u')}?token=${await mint('short-r', room, ['viewer'], { exp: soon })}`);
+    const viewer = new JsonClient(await TestSocket.open(`${server.ws}/ws?token=${await mint('short-j', room, ['viewer'], { exp: soon })}`));
+    await viewer.hello();
+    await viewer.join(room, 'viewer');
+    const { sender, reader: longReader, room: longRoom, user } = await seedPair();
+    const [seedClosed, jsonClosed] = await Promise.all([reader.closed, viewer.closed]);
+    expect(seedClosed).toEqual({ code: 4401, reason: 'token expired' });
+    expect(jsonClosed).toEqual({ code: 4401, reason: 'token expired' });
+    // A pair whose tokens are still good keeps relaying.
+    sender.send(`offer|${user}|after`);
+    expect(await longReader.next()).toBe(`offer|${longRoom}|after`);
+    sender.ws.close();
+    longReader.ws.close();
+  });
+
   describe('seed protocol', () => {
     it('valid tokens (?token=) connect and relay both ways', async () => {
       const { sender, reader } = await seedPair();
