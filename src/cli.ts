@@ -26,6 +26,9 @@ async function serve(args: string[]): Promise<void> {
     logLevel: values['log-level'],
   });
   const herald = new Herald(config);
+  // Every known failure is answered where it happens; anything that still escapes is logged,
+  // never allowed to take down the rooms of everyone else on this instance.
+  process.on('unhandledRejection', (err) => herald.log.error({ err }, 'unhandled rejection'));
   if (!config.secret) {
     console.warn('herald: WARNING: HERALD_SECRET is not set: open dev mode, anyone can join any room as anyone. Set HERALD_SECRET in production.');
   }

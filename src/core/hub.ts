@@ -359,7 +359,9 @@ export class Hub implements ClusterListener {
     if (state.detached) clearTimeout(state.detached.timer);
     const rooms = [...state.rooms.keys()];
     state.rooms.clear();
-    await Promise.all(rooms.map((roomId) => this.cluster.leave(roomId, state.id, reason)));
-    await this.cluster.releasePeer(state.id);
+    // Best effort: a cluster that cannot be reached (Redis outage) must not turn a closed
+    // socket into an unhandled rejection; the cluster reconciles when it is back.
+    await Promise.allSettled(rooms.map((roomId) => this.cluster.leave(roomId, state.id, reason)));
+    await this.cluster.releasePeer(state.id).catch(() => undefined);
   }
 }

@@ -23,10 +23,10 @@ export class Inbox {
   async waitFor(work: Promise<unknown>): Promise<void> {
     this.busy = true;
     try {
-      await work;
+      await work.catch(() => undefined); // handlers report their own errors
       while (this.backlog?.length) {
         const next = this.handle(this.backlog.shift()!);
-        if (next) await next;
+        if (next) await next.catch(() => undefined);
       }
       this.backlog = undefined;
     } finally {

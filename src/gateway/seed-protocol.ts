@@ -177,7 +177,7 @@ export class SeedConnection implements Session {
     const room = this.room!;
     this.room = undefined;
     this.send('leaveline');
-    void this.ctx.hub.leave(this.peerId, room, reason);
+    this.ctx.hub.leave(this.peerId, room, reason).catch((err) => this.ctx.log.warn({ err, peer: this.peerId }, 'unbind failed'));
   }
 
   private fail(err: unknown, notFoundCode = 'no-such-peer'): void {
