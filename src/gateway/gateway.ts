@@ -59,7 +59,7 @@ export class Gateway {
   ) {
     // ws closes a socket with 1009 itself when a frame exceeds maxPayload.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false });
-    this.heartbeat = new Heartbeat(config.heartbeatMs);
+    this.heartbeat = new Heartbeat(config.heartbeatMs, this.wss.clients);
     this.ctx = {
       hub,
       log,
@@ -138,8 +138,10 @@ export class Gateway {
       }
       // Counted now, before the token check awaits: upgrades racing in parallel must not all
       // pass the cap. The slot is given back when the TCP socket closes, however that happens.
-      this.count(ip, socket);
-      counted = true;
+      if (cap > 0) {
+        this.count(ip, socket);
+        counted = true;
+      }
       if (this.tokens) {
         grant = await this.tokens.verify(tokenFrom(url, req.headers.authorization));
         // A seed path names its role (and a sender its room) up front: check them here, so a
@@ -155,7 +157,7 @@ export class Gateway {
       this.log.info({ ip, path: url.pathname, code: err.code, reason: err.message }, 'upgrade refused');
       this.ctx.metrics.error(err.code, json ? 'json' : 'seed');
       if (!json) return refuse(socket, STATUS[err.code] ?? [400, 'Bad Request']);
-      if (!counted) this.count(ip, socket);
+      if (!counted && this.config.maxConnectionsPerIp > 0) this.count(ip, socket);
       return this.accept(req, socket, head, (ws) => {
         ws.send(JSON.stringify({ type: 'error', code: err.code, message: err.message }));
         ws.close(JSON_REFUSAL[err.code] ?? CLOSE.forbidden, closeReason(err.message));
@@ -177,10 +179,13 @@ export class Gateway {
 
   private accept(req: IncomingMessage, socket: Duplex, head: Buffer, then: (ws: WebSocket) => void): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
-      ws.on('error', (err) => this.log.debug({ err }, 'socket error'));
+      // A shared listener: a closure here would keep this upgrade's request alive per socket.
+      ws.on('error', this.onSocketError);
       then(ws);
     });
   }
+
+  private readonly onSocketError = (err: Error): void => this.log.debug({ err }, 'socket error');
 
   private route(ws: WebSocket, url: URL, ip: string, grant: Grant | undefined): void {
     this.heartbeat.watch(ws);

@@ -1,48 +1,49 @@
 import type { WebSocket } from 'ws';
 
+/** Set on a socket when it answers a ping; cleared when the next ping goes out. */
+const ANSWERED = Symbol('herald.answered');
+type Watched = WebSocket & { [ANSWERED]?: boolean };
+
+function onPong(this: Watched): void {
+  this[ANSWERED] = true;
+}
+
 /**
  * WebSocket ping/pong on one timer for all sockets. Every tick pings each socket that
  * answered the previous ping and terminates each that did not, so a silent peer is gone
- * within two intervals; termination fires the socket's normal close path.
+ * within two intervals; termination fires the socket's normal close path. It walks the
+ * server's own client set and keeps one flag on each socket: no per-socket map entry or
+ * closure.
  */
 export class Heartbeat {
-  private readonly alive = new Map<WebSocket, boolean>();
   private readonly timer: NodeJS.Timeout;
-  /** Listeners shared by every socket (`this` is the socket): no closures per connection. */
-  private readonly onPong: (this: WebSocket) => void;
-  private readonly onClose: (this: WebSocket) => void;
 
-  constructor(readonly intervalMs: number) {
+  constructor(
+    readonly intervalMs: number,
+    private readonly sockets: Iterable<WebSocket>,
+  ) {
     this.timer = setInterval(() => this.tick(), intervalMs);
     this.timer.unref();
-    const alive = this.alive;
-    this.onPong = function () {
-      if (alive.has(this)) alive.set(this, true);
-    };
-    this.onClose = function () {
-      alive.delete(this);
-    };
   }
 
   watch(ws: WebSocket): void {
-    this.alive.set(ws, true);
-    ws.on('pong', this.onPong);
-    ws.once('close', this.onClose);
+    (ws as Watched)[ANSWERED] = true;
+    ws.on('pong', onPong);
   }
 
   stop(): void {
     clearInterval(this.timer);
-    this.alive.clear();
   }
 
   private tick(): void {
-    for (const [ws, answered] of this.alive) {
+    for (const ws of this.sockets as Iterable<Watched>) {
+      const answered = ws[ANSWERED];
+      if (answered === undefined) continue; // not watched (yet)
       if (!answered) {
-        this.alive.delete(ws);
         ws.terminate();
         continue;
       }
-      this.alive.set(ws, false);
+      ws[ANSWERED] = false;
       ws.ping();
     }
   }
