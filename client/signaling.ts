@@ -13,8 +13,12 @@ export type ConnectionState = 'idle' | 'connecting' | 'open' | 'reconnecting' | 
 export interface SignalingOptions {
   /** Default: `/ws` on the page's own host. */
   url?: string;
-  /** A Herald JWT, sent as `?token=` (browsers cannot set headers on WebSockets). */
-  token?: string;
+  /**
+   * A Herald JWT, sent as `?token=` (browsers cannot set headers on WebSockets). Pass a
+   * function to mint a fresh one for every (re)connect: then a connection closed because its
+   * token expired (4401 after the welcome) reconnects with a new token and resumes.
+   */
+  token?: string | (() => string | Promise<string>);
   /** Ask for a fixed peer id; otherwise the server assigns one and it is kept across reconnects. */
   peerId?: string;
   /** Reply timeout for each request. */
@@ -92,15 +96,22 @@ export class Signaling extends Emitter<SignalingEvents> {
   private attempt = 0;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
-  private readonly url: string;
+  private readonly baseUrl: string;
   private readonly options: Required<Pick<SignalingOptions, 'requestTimeoutMs' | 'backoff'>> & SignalingOptions;
 
   constructor(options: SignalingOptions = {}) {
     super();
     this.options = { requestTimeoutMs: 10_000, backoff: { initialMs: 250, maxMs: 5_000 }, ...options };
     this.peerId = options.peerId;
-    const base = options.url ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
-    this.url = options.token ? `${base}${base.includes('?') ? '&' : '?'}token=${encodeURIComponent(options.token)}` : base;
+    this.baseUrl = options.url ?? `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/ws`;
+  }
+
+  /** The URL for the next socket, with a token fetched now when `token` is a function. */
+  private async socketUrl(): Promise<string> {
+    const { token } = this.options;
+    const value = typeof token === 'function' ? await token() : token;
+    const base = this.baseUrl;
+    return value ? `${base}${base.includes('?') ? '&' : '?'}token=${encodeURIComponent(value)}` : base;
   }
 
   /** Opens the connection and says hello; resolves with the welcome. */
@@ -157,9 +168,18 @@ export class Signaling extends Emitter<SignalingEvents> {
 
   // ---- connection lifecycle ----
 
-  private open(): Promise<Welcome> {
+  private async open(): Promise<Welcome> {
+    let url: string;
+    try {
+      url = await this.socketUrl();
+    } catch (err) {
+      // The app could not mint a token right now: try again later, as for a failed socket.
+      this.emit('error', new HeraldError('unauthorized', `token provider failed: ${(err as Error)?.message ?? err}`));
+      this.scheduleReconnect();
+      throw err;
+    }
     return new Promise<Welcome>((resolve, reject) => {
-      const ws = new WebSocket(this.url);
+      const ws = new WebSocket(url);
       this.ws = ws;
       let welcomed = false;
       ws.onmessage = (e) => this.receive(JSON.parse(e.data as string) as ServerMessage);
@@ -185,6 +205,12 @@ export class Signaling extends Emitter<SignalingEvents> {
         clearInterval(this.pingTimer);
         this.rejectAll(new HeraldError('unavailable', 'connection lost'));
         if (this.state === 'closed') return;
+        if (code === 4401 && welcomed && typeof this.options.token === 'function') {
+          // The token expired during the connection: reconnect at once with a fresh one.
+          this.attempt = 0;
+          this.scheduleReconnect();
+          return;
+        }
         const fatal = FATAL_CLOSE[code];
         if (fatal) {
           this.setState('closed');
@@ -196,7 +222,7 @@ export class Signaling extends Emitter<SignalingEvents> {
         this.scheduleReconnect();
         if (!welcomed && this.attempt === 1 && this.state === 'reconnecting') {
           // The first connect failed: keep trying in the background, but let the caller know.
-          reject(new HeraldError('unavailable', `could not connect to ${this.url.split('?')[0]}`));
+          reject(new HeraldError('unavailable', `could not connect to ${this.baseUrl.split('?')[0]}`));
         }
       };
       ws.onclose = (e) => lost(e.code, e.reason);

@@ -1,6 +1,7 @@
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { Tokens } from '../../src/auth/tokens.js';
 import { Signaling } from '../../client/signaling.js';
 import { startHerald, type Running } from '../helpers/herald.js';
 import { JsonClient } from '../helpers/json-client.js';
@@ -102,5 +103,50 @@ describe('SDK liveness ping', () => {
     const c = await JsonClient.open(server.ws);
     expect(await c.request({ type: 'ping' })).toEqual({ type: 'ack', id: 1 });
     await c.close();
+  });
+});
+
+describe('SDK token refresh', () => {
+  const SECRET = '0123456789abcdef0123';
+  let server: Running;
+  beforeAll(async () => {
+    (globalThis as any).WebSocket = WebSocket;
+    server = await startHerald({ secret: SECRET });
+  });
+  afterAll(() => server.stop());
+
+  it('a connection closed because its token expired comes back with a fresh token and resumes', async () => {
+    const tokens = new Tokens(SECRET);
+    let minted = 0;
+    // Each token lives 2 s (exp has 1 s resolution); the provider is asked on every connect.
+    const token = () => {
+      minted++;
+      return tokens.mint({ sub: 'refresher', room: 'refresh', roles: ['viewer'], ttl: 2 });
+    };
+    const signaling = new Signaling({ url: `ws://127.0.0.1:${server.port}/ws`, token, pingIntervalMs: 0 });
+    const first = await signaling.connect();
+    await signaling.join('refresh', 'viewer');
+    const states: string[] = [];
+    signaling.on('state', (s) => states.push(s));
+    const errors: unknown[] = [];
+    signaling.on('error', (e) => errors.push(e));
+
+    const again = await signaling.once('welcome');
+    expect(again.resumed).toBe(true);
+    expect(again.peerId).toBe(first.peerId);
+    expect(again.rooms).toEqual([{ room: 'refresh', role: 'viewer' }]);
+    expect(states).toEqual(['reconnecting', 'open']);
+    expect(minted).toBe(2);
+    expect(errors).toEqual([]);
+    signaling.close();
+  });
+
+  it('with a fixed token, expiry is final: the state is closed and an unauthorized error is raised', async () => {
+    const fixed = await new Tokens(SECRET).mint({ sub: 'fixed', room: 'refresh', roles: ['viewer'], ttl: 2 });
+    const signaling = new Signaling({ url: `ws://127.0.0.1:${server.port}/ws`, token: fixed, pingIntervalMs: 0 });
+    await signaling.connect();
+    const error = await signaling.once('error');
+    expect(error.code).toBe('unauthorized');
+    expect(signaling.state).toBe('closed');
   });
 });
