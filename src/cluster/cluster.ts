@@ -11,7 +11,8 @@ export interface Handoff {
 
 /** What a reconnecting peer presents so that another instance may hand its state over. */
 export interface ResumeClaim {
-  resumeToken: string;
+  /** Absent for a plain connect: then only the identity is checked (never another's id). */
+  resumeToken?: string;
   identity: string | undefined;
 }
 

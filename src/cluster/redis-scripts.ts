@@ -150,25 +150,27 @@ return {tonumber(redis.call('GET', KEYS[2]) or '0'), redis.call('HVALS', KEYS[1]
 `;
 
 /**
- * CLAIM: KEYS peer; ARGV instanceId. Binds the peer to this instance and returns
- * {previous holder or '', claim number}.
+ * CLAIM: KEYS peer; ARGV instanceId identity. Binds the peer to this instance and returns
+ * {previous holder or '', claim number}; or {'!', 0} when another identity (token `sub`;
+ * '' in open mode) holds the id: an identity never takes over another's peer id.
  */
 export const CLAIM = `
 local old = redis.call('HGET', KEYS[1], 'i')
+if old and (redis.call('HGET', KEYS[1], 'u') or '') ~= ARGV[2] then return {'!', 0} end
 local s = redis.call('HINCRBY', KEYS[1], 's', 1)
-redis.call('HSET', KEYS[1], 'i', ARGV[1])
+redis.call('HSET', KEYS[1], 'i', ARGV[1], 'u', ARGV[2])
 redis.call('PERSIST', KEYS[1])
 return {old or '', s}
 `;
 
 /**
- * RECLAIM (recovery): KEYS peer; ARGV instanceId claim. Binds the peer back to this
+ * RECLAIM (recovery): KEYS peer; ARGV instanceId claim identity. Binds the peer back to this
  * instance unless another one holds it now; returns that other holder, or ''.
  */
 export const RECLAIM = `
 local old = redis.call('HGET', KEYS[1], 'i')
 if old and old ~= ARGV[1] then return old end
-redis.call('HSET', KEYS[1], 'i', ARGV[1])
+redis.call('HSET', KEYS[1], 'i', ARGV[1], 'u', ARGV[3])
 if tonumber(redis.call('HGET', KEYS[1], 's') or '0') < tonumber(ARGV[2]) then
   redis.call('HSET', KEYS[1], 's', ARGV[2])
 end
@@ -182,7 +184,7 @@ return ''
  */
 export const RELEASE = `
 if redis.call('HGET', KEYS[1], 'i') == ARGV[1] then
-  redis.call('HDEL', KEYS[1], 'i')
+  redis.call('HDEL', KEYS[1], 'i', 'u')
   redis.call('EXPIRE', KEYS[1], 86400)
   return 1
 end

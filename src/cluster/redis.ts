@@ -117,7 +117,7 @@ export class RedisCluster implements Cluster {
   /** Joins in flight per room: a replica is kept while one is pending. */
   private readonly joining = new Map<string, number>();
   /** Peers claimed here: claim number, and how many connects hold it. */
-  private readonly claims = new Map<string, { seq: number; holds: number }>();
+  private readonly claims = new Map<string, { seq: number; holds: number; identity: string }>();
   /** Releases that could not reach Redis; replayed by recovery. */
   private readonly pendingRelease = new Set<string>();
   /** Rooms a local member left while Redis was away: recovery writes them again. */
@@ -425,7 +425,7 @@ export class RedisCluster implements Cluster {
         this.receiveEvent(wire.p, wire.e);
         return;
       case 'k':
-        if (wire.rid && wire.from) this.handOffTo(wire.from, wire.rid, wire.p, { resumeToken: wire.tok ?? '', identity: wire.idn });
+        if (wire.rid && wire.from) this.handOffTo(wire.from, wire.rid, wire.p, { resumeToken: wire.tok, identity: wire.idn });
         else this.taken(wire.p);
         return;
       case 'h':
@@ -557,16 +557,17 @@ export class RedisCluster implements Cluster {
     let old: string;
     let seq: number;
     try {
-      [old, seq] = await this.track(this.cmd.heraldClaim(this.peerKey(peerId), this.instanceId));
+      [old, seq] = await this.track(this.cmd.heraldClaim(this.peerKey(peerId), this.instanceId, resume?.identity ?? ''));
     } catch (err) {
       throw this.mapError(err, '', 0);
     }
+    if (old === '!') throw new HeraldError('conflict', `peer id ${peerId} belongs to another identity`);
     const held = this.claims.get(peerId);
-    this.claims.set(peerId, { seq, holds: (held?.holds ?? 0) + 1 });
+    this.claims.set(peerId, { seq, holds: (held?.holds ?? 0) + 1, identity: resume?.identity ?? '' });
     this.pendingRelease.delete(peerId);
     void this.cmd.sadd(this.instKey(this.instanceId, 'peers'), peerId).catch(() => {});
     if (!old || old === this.instanceId) return undefined;
-    if (!resume) {
+    if (!resume?.resumeToken) {
       this.publish(old, { t: 'k', p: peerId });
       return undefined;
     }
@@ -771,7 +772,7 @@ export class RedisCluster implements Cluster {
     this.pendingRelease.clear();
     const lostPeers: string[] = [];
     for (const [peerId, claim] of this.claims) {
-      const other = await cmd.heraldReclaim(this.peerKey(peerId), me, claim.seq);
+      const other = await cmd.heraldReclaim(this.peerKey(peerId), me, claim.seq, claim.identity);
       if (other) lostPeers.push(peerId);
       else await cmd.sadd(this.instKey(me, 'peers'), peerId);
     }

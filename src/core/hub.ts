@@ -120,8 +120,18 @@ export class Hub implements ClusterListener {
     this.peers.set(peerId, state);
     this.byResumeToken.set(state.resumeToken, state);
     // With a resume token the peer may be resuming from another instance, which then hands
-    // over its rooms (moved here already) and the events that waited for it.
-    const handoff = await this.cluster.claimPeer(peerId, resumeToken ? { resumeToken, identity } : undefined);
+    // over its rooms (moved here already) and the events that waited for it. The claim also
+    // refuses an id that another identity holds on another instance (conflict).
+    let handoff;
+    try {
+      handoff = await this.cluster.claimPeer(peerId, { resumeToken, identity });
+    } catch (err) {
+      if (this.peers.get(peerId) === state) {
+        this.peers.delete(peerId);
+        this.byResumeToken.delete(state.resumeToken);
+      }
+      throw err;
+    }
     if (!handoff) return { peerId, resumeToken: state.resumeToken, rooms: state.rooms };
     for (const [room, role] of handoff.rooms) state.rooms.set(room, role);
     if (this.peers.get(peerId) === state) for (const event of handoff.queue) this.deliver(peerId, event);
@@ -259,7 +269,7 @@ export class Hub implements ClusterListener {
 
   handOff(peerId: string, claim: ResumeClaim): Handoff | undefined {
     const state = this.peers.get(peerId);
-    if (!state || state.resumeToken !== claim.resumeToken || state.identity !== claim.identity) return undefined;
+    if (!state || claim.resumeToken === undefined || state.resumeToken !== claim.resumeToken || state.identity !== claim.identity) return undefined;
     const queue = state.detached?.queue ?? [];
     const rooms = [...state.rooms];
     this.peers.delete(peerId);

@@ -344,3 +344,40 @@ describe('faults', () => {
     await Promise.all([A.kill(), B.kill()]);
   });
 });
+
+describe('identities across instances', () => {
+  it('another identity cannot take a peer id held on another instance; the same identity replaces it', async () => {
+    const secret = '0123456789abcdef0123';
+    const { Tokens } = await import('../../src/auth/tokens.js');
+    const tokens = new Tokens(secret);
+    const [A, B] = await cluster(2, { HERALD_SECRET: secret });
+    const room = uniq('idn');
+    const user = uniq('held');
+    const as = (sub: string, roles: ('broadcaster' | 'viewer' | 'peer')[]) => tokens.mint({ sub, room, roles, ttl: '1h' });
+
+    const s = await open(`${A.ws}/webrtc/sender/${room}?token=${await as('owner', ['broadcaster'])}`);
+    const alice = await open(`${A.ws}/webrtc/reader/${user}?token=${await as('alice', ['viewer'])}`);
+    alice.send(`join|${room}`);
+    expect(await s.next((m) => m === `join|${user}`)).toBe(`join|${user}`);
+
+    // Mallory on B: seed and JSON both refused with conflict; Alice's socket on A is untouched.
+    const mallory = await open(`${B.ws}/webrtc/reader/${user}?token=${await as('mallory', ['viewer'])}`);
+    expect(await mallory.next()).toMatch(/^error\|conflict\|/);
+    expect((await mallory.closed).code).toBe(4009);
+    const jsonMallory = new JsonClient(await open(`${B.ws}/ws?token=${await as('mallory', ['viewer'])}`));
+    const refused = await jsonMallory.hello({ peerId: user }).then(
+      () => 'accepted',
+      (err: { code?: string }) => err.code,
+    );
+    expect(refused).toBe('conflict');
+    s.send(`offer|${user}|still-alice`);
+    expect(await alice.next()).toBe(`offer|${room}|still-alice`);
+
+    // Alice herself reconnecting on B replaces her socket on A (4000).
+    const alice2 = await open(`${B.ws}/webrtc/reader/${user}?token=${await as('alice', ['viewer'])}`);
+    expect((await alice.closed).code).toBe(4000);
+    alice2.send(`join|${room}`);
+    expect(await s.next((m) => m === `join|${user}`)).toBe(`join|${user}`);
+    await Promise.all([A.kill(), B.kill()]);
+  });
+});
