@@ -158,6 +158,25 @@ describe('SDK broadcast and watch pages in Chromium', () => {
     await expect.poll(() => watcher.textContent('#live')).toBe('live');
   });
 
+  it('a watcher plays again after the broadcaster reloads its page (a new connection from a new offer)', { timeout: 120_000 }, async () => {
+    const room = e2e.room();
+    const broadcast = await openBroadcast(room);
+    const watcher = await openWatch(room, 'stays');
+    await waitForFramesDecoded(watcher, WATCH_PC, { timeout: 45_000 });
+    const firstPc = await watcher.evaluateHandle(() => (window as any).herald.viewer.link.pc);
+
+    await broadcast.reload();
+    await broadcast.waitForFunction(() => (window as any).herald?.live === true, null, { polling: 50, timeout: 30_000 });
+    // The watcher page was not reloaded; its viewer took a new connection for the new offer.
+    await watcher.waitForFunction((old) => {
+      const link = (window as any).herald.viewer.link;
+      return link && link.pc !== old;
+    }, firstPc, { polling: 50, timeout: 30_000 });
+    const f = await waitForFramesDecoded(watcher, WATCH_PC, { timeout: 45_000 });
+    expect(f.later[0]).toBeGreaterThan(f.first[0]!);
+    await expect.poll(() => watcher.textContent('#live')).toBe('live');
+  });
+
   it('a watcher resumes after the server closes its socket, without a page load', { timeout: 90_000 }, async () => {
     await resumesAfter(async (_watcher, peerId) => {
       const connection = e2e.server.herald.gateway.jsonConnection(peerId);
