@@ -186,7 +186,7 @@ export class JsonConnection implements Session {
       room: msg.room,
       role: msg.role,
       members: members.filter((m) => m.peerId !== this.peerId).map(info),
-      counts: { broadcaster: room.broadcaster !== undefined, viewers: room.viewers.size, peers: room.peers.size },
+      counts: room.counts(),
     };
   }
 
