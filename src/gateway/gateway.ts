@@ -14,7 +14,8 @@ import { CLOSE, type ConnectionContext } from './context.js';
 import { Heartbeat } from './heartbeat.js';
 import { JsonConnection } from './json-protocol.js';
 import { clientIp, originAllowed } from './request.js';
-import { SeedConnection, closeReason, parseSeedPath } from './seed-protocol.js';
+import { SeedConnection, parseSeedPath } from './seed-protocol.js';
+import { closeSocket } from './send.js';
 
 /** HTTP status for refusing a seed upgrade, per error code. */
 const STATUS: Partial<Record<ErrorCode, [number, string]>> = {
@@ -108,7 +109,7 @@ export class Gateway {
     for (const session of this.sessions) {
       session.close(session.protocol === 'json' ? CLOSE.restart : CLOSE.goingAway, reason);
     }
-    for (const ws of open) if (ws.readyState === ws.OPEN) ws.close(CLOSE.goingAway, reason);
+    for (const ws of open) if (ws.readyState === ws.OPEN) closeSocket(ws, CLOSE.goingAway, reason);
     await Promise.race([
       Promise.all(open.map((ws) => (ws.readyState === ws.CLOSED ? undefined : new Promise((r) => ws.once('close', r))))),
       new Promise((r) => setTimeout(r, deadlineMs).unref()),
@@ -160,7 +161,7 @@ export class Gateway {
       if (!counted && this.config.maxConnectionsPerIp > 0) this.count(ip, socket);
       return this.accept(req, socket, head, (ws) => {
         ws.send(JSON.stringify({ type: 'error', code: err.code, message: err.message }));
-        ws.close(JSON_REFUSAL[err.code] ?? CLOSE.forbidden, closeReason(err.message));
+        closeSocket(ws, JSON_REFUSAL[err.code] ?? CLOSE.forbidden, err.message);
       });
     }
     this.accept(req, socket, head, (ws) => this.route(ws, url, ip, grant));
@@ -197,7 +198,7 @@ export class Gateway {
     const seed = parseSeedPath(url.pathname);
     if (typeof seed === 'string') {
       this.log.debug({ path: url.pathname, reason: seed }, 'bad websocket path');
-      ws.close(CLOSE.badPath, closeReason(seed));
+      closeSocket(ws, CLOSE.badPath, seed);
       return;
     }
     const connection = new SeedConnection(ws, this.ctx, seed.role, seed.id, grant);
@@ -206,8 +207,8 @@ export class Gateway {
   }
 
   /**
-   * A connection lives no longer than its token: at `exp` it is closed with 4401, and the
-   * client reconnects with a fresh token (the SDK treats 4401 as final and reports it).
+   * A connection lives no longer than its token: at `exp` it is closed with 4401 `token
+   * expired` (the SDK, given a token provider, reconnects with a fresh one and resumes).
    */
   private expireWith(ws: WebSocket, session: Session, grant: Grant | undefined): void {
     if (grant?.exp === undefined) return;

@@ -18,7 +18,7 @@ import { CLOSE, type ConnectionContext } from './context.js';
 import { Guard, type Violation } from './guard.js';
 import { Inbox } from './inbox.js';
 import { rawMember } from '../protocol/raw-member.js';
-import { sendText } from './send.js';
+import { closeSocket, sendText } from './send.js';
 import { toJsonData } from './translate.js';
 
 /** Client close codes that mean "I am leaving for good": no resume grace for those. */
@@ -96,7 +96,7 @@ export class JsonConnection implements Session {
   close(code: number, reason: string): void {
     this.closedByServer = true;
     if (code === CLOSE.restart) this.send({ type: 'bye', reason, reconnect: true });
-    this.ws.close(code, reason);
+    closeSocket(this.ws, code, reason);
   }
 
   // ---- requests ----

@@ -5,7 +5,7 @@ import type { PeerEvent, Session } from '../core/types.js';
 import { CLOSE, type ConnectionContext } from './context.js';
 import { Guard, type Violation } from './guard.js';
 import { Inbox } from './inbox.js';
-import { sendText } from './send.js';
+import { closeSocket, sendText } from './send.js';
 import { toSeed } from './translate.js';
 
 /**
@@ -44,16 +44,6 @@ export function parseSeedPath(pathname: string): { role: SeedRole; id: string } 
   return { role, id };
 }
 
-/** Cuts a close reason to the 123 bytes a close frame allows (ws throws on more). */
-export function closeReason(reason: string): string {
-  if (Buffer.byteLength(reason) <= 123) return reason;
-  let cut = reason.slice(0, 120);
-  while (Buffer.byteLength(cut) > 120) cut = cut.slice(0, -1);
-  // Don't leave half a surrogate pair behind.
-  if (/[\uD800-\uDBFF]$/.test(cut)) cut = cut.slice(0, -1);
-  return cut + '...';
-}
-
 export class SeedConnection implements Session {
   readonly protocol = 'seed' as const;
   readonly peerId: string;
@@ -70,7 +60,7 @@ export class SeedConnection implements Session {
     private readonly grant?: Grant,
   ) {
     this.guard = new Guard(ctx.limits, (v) => this.violated(v));
-    // Reader ids come from one path segment, so they never contain '/': no clash.
+    // parseSeedPath refuses reader ids containing '/', so these can never clash.
     this.peerId = role === 'sender' ? SENDER_PREFIX + id : id;
     ws.on('message', (data, isBinary) => {
       if (isBinary) return this.close(CLOSE.unsupportedData, 'binary frames are not supported');
@@ -134,7 +124,7 @@ export class SeedConnection implements Session {
   }
 
   close(code: number, reason: string): void {
-    this.ws.close(code, closeReason(reason));
+    closeSocket(this.ws, code, reason);
   }
 
   private handle(frame: string): void | Promise<void> {

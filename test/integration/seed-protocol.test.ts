@@ -461,14 +461,16 @@ describe('seed protocol', () => {
       });
     }
 
-    it('a close reason longer than a close frame allows is cut, not thrown', async () => {
+    it('a close reason longer than a close frame allows is cut, not thrown (both protocols)', async () => {
       const own = await startHerald();
       try {
         const s = await TestSocket.open(`${own.ws}/webrtc/sender/${uid('room')}`);
         const r = await TestSocket.open(`${own.ws}/webrtc/reader/${uid('user')}`);
+        const j = await TestSocket.open(`${own.ws}/ws`);
         const stopping = own.herald.stop('é'.repeat(100), 0);
-        for (const closed of [await s.closed, await r.closed]) {
-          expect(closed.code).toBe(1001);
+        const closes = [await s.closed, await r.closed, await j.closed];
+        expect(closes.map((c) => c.code)).toEqual([1001, 1001, 1012]);
+        for (const closed of closes) {
           expect(closed.reason.startsWith('éé')).toBe(true);
           expect(Buffer.byteLength(closed.reason)).toBeLessThanOrEqual(123);
         }
