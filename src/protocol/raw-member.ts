@@ -52,14 +52,13 @@ export function rawMember(text: string, key: string): string | undefined {
   let i = skipSpace(text, 0);
   if (text[i] !== '{') return undefined;
   i = skipSpace(text, i + 1);
-  const wanted = JSON.stringify(key);
   while (text[i] === '"') {
     const keyEnd = endOfString(text, i);
-    const name = text.slice(i, keyEnd);
     const valueStart = skipSpace(text, skipSpace(text, keyEnd) + 1); // past ':'
     const valueEnd = endOfValue(text, valueStart);
-    // A key written with escapes (e.g. "d\u0061ta") does not match; the caller falls back.
-    if (name === wanted) return text.slice(valueStart, valueEnd).trimEnd();
+    // Compared in place (no slice per key). A key written with escapes (e.g. "d\u0061ta")
+    // does not match; the caller then serializes the parsed value instead.
+    if (keyEnd - i === key.length + 2 && text.startsWith(key, i + 1)) return text.slice(valueStart, valueEnd).trimEnd();
     i = skipSpace(text, valueEnd);
     if (text[i] === ',') i = skipSpace(text, i + 1);
   }

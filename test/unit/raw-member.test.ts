@@ -26,6 +26,7 @@ describe('rawMember', () => {
   it('is not fooled by the key inside strings or nested objects', () => {
     expect(check('{"room":"\\"data\\":1","x":{"data":2},"data":3}')).toBe('3');
     expect(check('{"a":"\\\\","data":"\\\\\\""}')).toBe('"\\\\\\""');
+    expect(check('{"dat":1,"datum":2,"dataX":3,"data":4}')).toBe('4');
   });
 
   it('returns undefined when the key is absent or escaped', () => {
