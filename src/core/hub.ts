@@ -126,10 +126,7 @@ export class Hub implements ClusterListener {
     try {
       handoff = await this.cluster.claimPeer(peerId, { resumeToken, identity });
     } catch (err) {
-      if (this.peers.get(peerId) === state) {
-        this.peers.delete(peerId);
-        this.byResumeToken.delete(state.resumeToken);
-      }
+      if (this.peers.get(peerId) === state) this.unregister(state);
       throw err;
     }
     if (!handoff) return { peerId, resumeToken: state.resumeToken, rooms: state.rooms };
@@ -272,9 +269,7 @@ export class Hub implements ClusterListener {
     if (!state || claim.resumeToken === undefined || state.resumeToken !== claim.resumeToken || state.identity !== claim.identity) return undefined;
     const queue = state.detached?.queue ?? [];
     const rooms = [...state.rooms];
-    this.peers.delete(peerId);
-    this.byResumeToken.delete(state.resumeToken);
-    if (state.detached) clearTimeout(state.detached.timer);
+    this.unregister(state);
     state.session?.close(4000, 'replaced');
     return { rooms, queue };
   }
@@ -282,9 +277,7 @@ export class Hub implements ClusterListener {
   peerTaken(peerId: string): void {
     const state = this.peers.get(peerId);
     if (!state) return;
-    this.peers.delete(peerId);
-    this.byResumeToken.delete(state.resumeToken);
-    if (state.detached) clearTimeout(state.detached.timer);
+    this.unregister(state);
     state.session?.close(4000, 'replaced');
   }
 
@@ -336,6 +329,13 @@ export class Hub implements ClusterListener {
     if (previous && previous !== session) previous.close(4000, 'replaced');
   }
 
+  /** Forgets a peer on this instance (its rooms are the caller's business). */
+  private unregister(state: PeerState): void {
+    this.peers.delete(state.id);
+    this.byResumeToken.delete(state.resumeToken);
+    if (state.detached) clearTimeout(state.detached.timer);
+  }
+
   private graceExpired(state: PeerState): void {
     if (this.peers.get(state.id) !== state || state.session) return;
     this.expireQueue(state);
@@ -364,9 +364,7 @@ export class Hub implements ClusterListener {
 
   private async forget(state: PeerState, reason: LeaveReason): Promise<void> {
     if (this.peers.get(state.id) !== state) return;
-    this.peers.delete(state.id);
-    this.byResumeToken.delete(state.resumeToken);
-    if (state.detached) clearTimeout(state.detached.timer);
+    this.unregister(state);
     const rooms = [...state.rooms.keys()];
     state.rooms.clear();
     // Best effort: a cluster that cannot be reached (Redis outage) must not turn a closed
