@@ -51,9 +51,10 @@ export class Broadcaster extends Emitter<BroadcasterEvents> {
     const old = this.stream.getTracks().find((t) => t.kind === track.kind);
     if (old) this.stream.removeTrack(old);
     this.stream.addTrack(track);
+    // Matched by the transceiver's media kind, which holds even for a sender with no track.
     await Promise.all(
       [...this.links.values()].flatMap((link) =>
-        link.pc.getSenders().filter((s) => s.track?.kind === track.kind || (!s.track && old)).map((s) => s.replaceTrack(track)),
+        link.pc.getTransceivers().filter((t) => t.receiver.track.kind === track.kind).map((t) => t.sender.replaceTrack(track)),
       ),
     );
   }

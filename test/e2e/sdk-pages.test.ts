@@ -195,6 +195,41 @@ describe('SDK broadcast and watch pages in Chromium', () => {
     }, 'dropped');
   });
 
+  it('replaceTrack swaps the camera on every viewer without renegotiating', { timeout: 90_000 }, async () => {
+    const room = e2e.room();
+    const broadcast = await openBroadcast(room);
+    const watcher = await openWatch(room, 'swap');
+    await waitForFramesDecoded(watcher, WATCH_PC, { timeout: 45_000 });
+    // Count descriptions the broadcaster sends from now on: a renegotiation would send an offer.
+    await broadcast.evaluate(() => {
+      const s = (window as any).herald.signaling;
+      (window as any).offersAfterSwap = 0;
+      const send = s.signal.bind(s);
+      s.signal = (room: string, to: string, data: any) => {
+        if (data?.description) (window as any).offersAfterSwap++;
+        send(room, to, data);
+      };
+    });
+    const swapped = await broadcast.evaluate(async () => {
+      const canvas = Object.assign(document.createElement('canvas'), { width: 160, height: 120 });
+      const g = canvas.getContext('2d')!;
+      let n = 0;
+      setInterval(() => {
+        g.fillStyle = `hsl(${(n += 20) % 360} 80% 50%)`;
+        g.fillRect(0, 0, 160, 120);
+      }, 50);
+      const track = canvas.captureStream(15).getVideoTracks()[0]!;
+      await (window as any).herald.broadcaster.replaceTrack(track);
+      const pc = [...(window as any).herald.broadcaster.links.values()][0].pc as RTCPeerConnection;
+      return pc.getSenders().find((x) => x.track?.kind === 'video')?.track?.id === track.id;
+    });
+    expect(swapped).toBe(true);
+    // The watcher keeps decoding (now the canvas), and no description went out for the swap.
+    const f = await waitForFramesDecoded(watcher, WATCH_PC, { timeout: 45_000 });
+    expect(f.later[0]).toBeGreaterThan(f.first[0]!);
+    expect(await broadcast.evaluate(() => (window as any).offersAfterSwap)).toBe(0);
+  });
+
   it('a mixed room: the seed-protocol sender page and an SDK watcher', { timeout: 90_000 }, async () => {
     const room = e2e.room();
     const sender = await e2e.open(`/seed/sender.html?room=${encodeURIComponent(room)}`, `seed sender ${room}`, 'camera');
