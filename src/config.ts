@@ -54,7 +54,7 @@ const schema = z.object({
 
 export type Config = z.infer<typeof schema>;
 
-/** Environment variable for each setting (DESIGN.md §2 fixes the first ones). */
+/** Environment variable for each setting (README.md "Configuration" lists them all). */
 export const ENV_NAMES: Record<keyof Config, string> = {
   port: 'PORT',
   host: 'HOST',

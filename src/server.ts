@@ -76,7 +76,7 @@ export class Herald {
   }
 
   /**
-   * Graceful drain (DESIGN.md §7): report not-ready and refuse new sockets at once, give load
+   * Graceful drain (docs/operations.md "Drain"): report not-ready and refuse new sockets at once, give load
    * balancers `drainGraceMs` to notice, then close every socket (JSON: `bye` + 1012, seed:
    * 1001), force the stragglers at `drainDeadlineMs`, and stop listening.
    */

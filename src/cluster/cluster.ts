@@ -40,7 +40,7 @@ export interface RoomSummary {
 }
 
 /**
- * Where peers live and how a message reaches them (DESIGN.md §3). The server never asks
+ * Where peers live and how a message reaches them. The server never asks
  * which implementation it has: `memory` for one process, `redis` for many.
  */
 export interface Cluster {

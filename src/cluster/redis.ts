@@ -10,7 +10,7 @@ import { Replica } from './redis-replica.js';
 import * as lua from './redis-scripts.js';
 
 /**
- * Many Herald instances as one service, over Redis (DESIGN.md §6).
+ * Many Herald instances as one service, over Redis (docs/architecture.md "The Redis cluster in more detail").
  *
  * - Redis is the directory: room membership (admitted atomically by a Lua script), the
  *   peer -> instance binding, and a liveness key per instance that it refreshes every

@@ -1,4 +1,4 @@
-/** The stable error codes of DESIGN.md §5. Both protocols report these. */
+/** The stable error codes of docs/protocol.md. Both protocols report these. */
 export const ERROR_CODES = [
   'bad-request',
   'unauthorized',

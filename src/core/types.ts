@@ -64,7 +64,7 @@ export interface Session {
   close(code: number, reason: string): void;
 }
 
-/** Who may signal whom: the rule DESIGN.md §5 gives for each pair of roles. */
+/** Who may signal whom: the rule docs/protocol.md §2 gives for each pair of roles. */
 export function maySignal(from: Role, to: Role): boolean {
   if (from === 'peer') return to === 'peer';
   if (from === 'viewer') return to === 'broadcaster';

@@ -25,7 +25,7 @@ import { toJsonData } from './translate.js';
 const FINAL_CLOSE = new Set([1000, 1001]);
 
 /**
- * Herald's JSON protocol (DESIGN.md §5) as a thin translator onto the core. Requests carry an
+ * Herald's JSON protocol (docs/protocol.md §2) as a thin translator onto the core. Requests carry an
  * `id` and get exactly one `ack` or `error`; pushes (`signal`, `peer-joined`, ...) carry none.
  */
 export class JsonConnection implements Session {

@@ -9,7 +9,7 @@ import { closeSocket, sendText } from './send.js';
 import { toSeed } from './translate.js';
 
 /**
- * The article's pipe protocol (DESIGN.md §4) as a thin translator onto the core.
+ * The article's pipe protocol (docs/protocol.md §1) as a thin translator onto the core.
  * A sender is the broadcaster of room `<roomId>`; a reader is a viewer with id `<userId>`.
  * Frames are `type|target|value`; the server rewrites the target to the other side's id.
  */

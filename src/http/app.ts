@@ -22,7 +22,7 @@ export interface AppDeps {
   readiness: Readiness;
 }
 
-/** The Koa app: every HTTP route of DESIGN.md §2, each router in its own file. */
+/** The Koa app: every HTTP route of docs/operations.md "HTTP endpoints", each router in its own file. */
 export function createApp({ config, log, hub, metrics, tokens, readiness }: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;

@@ -5,7 +5,7 @@ import { TestRedis } from '../helpers/redis.js';
 import { TestSocket } from '../helpers/socket.js';
 
 /**
- * DESIGN.md §6 "Delivery", counted: Redis MONITOR sees every command the instances issue.
+ * Cross-instance delivery (docs/architecture.md), counted: Redis MONITOR sees every command the instances issue.
  * A same-instance relay must issue none; a cross-instance relay exactly one PUBLISH, to the
  * receiving instance's channel only. The liveness tick (refresh + poll) runs on its own
  * schedule and is left out of the count by name.

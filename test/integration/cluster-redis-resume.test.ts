@@ -4,7 +4,7 @@ import { JsonClient } from '../helpers/json-client.js';
 import { TestRedis } from '../helpers/redis.js';
 
 /**
- * Resume across instances (DESIGN.md §5 "Resume ... on any instance", §6 "Restart"): a JSON
+ * Resume across instances (docs/protocol.md §2 resume; docs/architecture.md, Redis cluster): a JSON
  * peer that dropped on one instance resumes on another with its rooms and its queued
  * signals; a rolling restart of every instance loses no room.
  */

@@ -5,7 +5,7 @@ import { TestRedis } from '../helpers/redis.js';
 import { TestSocket } from '../helpers/socket.js';
 
 /**
- * DESIGN.md §6 with real processes: 2–3 Herald instances (`node dist/cli.js serve`) on a
+ * The Redis cluster (docs/architecture.md) with real processes: 2–3 Herald instances (`node dist/cli.js serve`) on a
  * redis-server this file starts on its own port, seed-protocol clients spread across them.
  * Every wait is for an event (a frame, a close, an HTTP status), bounded.
  */

@@ -4,7 +4,7 @@ import { JsonClient, disconnectWatcher, expectError, uid } from '../helpers/json
 import { TestSocket } from '../helpers/socket.js';
 
 /**
- * Herald's JSON protocol (DESIGN.md §5) over real sockets against in-process servers.
+ * Herald's JSON protocol (docs/protocol.md §2) over real sockets against in-process servers.
  * Every wait is on an event (a message or a close). A "received nothing" check is made only
  * after a later round trip through the server has proved it already handled what came before.
  */

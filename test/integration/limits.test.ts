@@ -5,7 +5,7 @@ import { JsonClient, disconnectWatcher, expectError, uid } from '../helpers/json
 import { TestSocket, refusedStatus } from '../helpers/socket.js';
 
 /**
- * One test per limit of DESIGN.md §7 / issue 5: each shows the typed error or close code,
+ * One test per limit of docs/operations.md: each shows the typed error or close code,
  * and that a pair of peers that did nothing wrong keeps relaying afterwards.
  */
 

@@ -4,7 +4,7 @@ import { JsonClient, uid } from '../helpers/json-client.js';
 import { TestSocket } from '../helpers/socket.js';
 
 /**
- * One room, two protocols (DESIGN.md §3, issue 3 part 2): a seed sender is the room's
+ * One room, two protocols (docs/protocol.md §3): a seed sender is the room's
  * broadcaster and a seed reader a viewer, and their offer/answer/candid frames are
  * translated to and from the JSON protocol's `{description}` / `{candidate}` signal data.
  */

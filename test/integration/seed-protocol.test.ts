@@ -3,7 +3,7 @@ import { startHerald, type Running } from '../helpers/herald.js';
 import { TestSocket } from '../helpers/socket.js';
 
 /**
- * The seed protocol (DESIGN.md §4) over real sockets against an in-process server.
+ * The seed protocol (docs/protocol.md §1) over real sockets against an in-process server.
  * Every wait is on an event (a message or a close); a "received nothing" check is made only
  * after a later round trip on the same socket has proved the server already handled it.
  */

@@ -25,7 +25,7 @@ describe('loadConfig', () => {
     expect(c.heartbeatMs).toBeGreaterThan(0);
   });
 
-  it('reads the environment variables DESIGN.md names', () => {
+  it('reads the environment variables README.md names', () => {
     const c = loadConfig(
       {},
       {

@@ -24,7 +24,7 @@ function codeOf(fn: () => void): string | undefined {
 }
 
 describe('maySignal / hears', () => {
-  it('follows the role matrix of DESIGN.md §5', () => {
+  it('follows the role matrix of docs/protocol.md §2', () => {
     const allowed = new Set(['broadcaster>viewer', 'viewer>broadcaster', 'peer>peer']);
     for (const from of ROLES) {
       for (const to of ROLES) expect(maySignal(from, to), `${from}>${to}`).toBe(allowed.has(`${from}>${to}`));
