@@ -50,6 +50,11 @@ const schema = z.object({
   drainGraceMs: int(0).default(1000),
   countsIntervalMs: int(0).default(1000),
   drainDeadlineMs: int(0).default(10000),
+  peerjsPath: z.string().regex(/^\/[^?#\s]*$/, 'must be a path starting with /').default('/'),
+  peerjsKey: z.string().min(1).max(128).regex(/^[^/?#&\s]+$/, 'must not contain / ? # & or spaces').default('peerjs'),
+  peerjsExpireMs: int(100).default(5000),
+  peerjsAliveTimeoutMs: int(1000).default(90000),
+  peerjsDiscovery: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').default(false),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -82,6 +87,11 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   drainGraceMs: 'HERALD_DRAIN_GRACE_MS',
   countsIntervalMs: 'HERALD_COUNTS_INTERVAL_MS',
   drainDeadlineMs: 'HERALD_DRAIN_DEADLINE_MS',
+  peerjsPath: 'HERALD_PEERJS_PATH',
+  peerjsKey: 'HERALD_PEERJS_KEY',
+  peerjsExpireMs: 'HERALD_PEERJS_EXPIRE_MS',
+  peerjsAliveTimeoutMs: 'HERALD_PEERJS_ALIVE_TIMEOUT_MS',
+  peerjsDiscovery: 'HERALD_PEERJS_DISCOVERY',
 };
 
 export class ConfigError extends Error {}

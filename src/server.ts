@@ -41,6 +41,8 @@ export class Herald {
       resumeGraceMs: config.resumeGraceMs,
       resumeQueueMax: config.resumeQueueMax,
       countsIntervalMs: config.countsIntervalMs,
+      directTtlMs: config.peerjsExpireMs,
+      directQueueMax: config.resumeQueueMax,
     }, this.metrics);
     this.gateway = new Gateway(config, this.hub, this.log, this.metrics, this.tokens);
     const app = createApp({

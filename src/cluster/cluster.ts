@@ -1,3 +1,4 @@
+import type { DirectMail } from '../core/direct.js';
 import type { Room } from '../core/room.js';
 import type { LeaveReason, Member, PeerEvent, Role } from '../core/types.js';
 
@@ -72,6 +73,9 @@ export interface Cluster {
    */
   claimPeer(peerId: string, resume?: ResumeClaim): Promise<Handoff | undefined>;
   releasePeer(peerId: string): Promise<void>;
+
+  /** Room-less delivery by peer id, queueing for ids connected nowhere (core/direct.ts). */
+  readonly direct: DirectMail;
 
   listRooms(): Promise<RoomSummary[]>;
   roomMembers(roomId: string): Promise<Member[] | undefined>;

@@ -2,11 +2,13 @@ import { randomUUID } from 'node:crypto';
 import { Room, checkAdmission } from '../core/room.js';
 import type { LeaveReason, Member, PeerEvent } from '../core/types.js';
 import type { Cluster, ClusterListener, RoomSummary } from './cluster.js';
+import { MemoryDirectMail } from './memory-direct.js';
 
 /** The embedded default: one process, every room and peer in local maps. */
 export class MemoryCluster implements Cluster {
   readonly instanceId = `mem-${randomUUID().slice(0, 8)}`;
   readonly healthy = true;
+  readonly direct = new MemoryDirectMail();
   private readonly rooms = new Map<string, Room>();
   private listener!: ClusterListener;
 

@@ -6,6 +6,7 @@ import { Room } from '../core/room.js';
 import type { LeaveReason, Member, PeerEvent, Role } from '../core/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Cluster, ClusterListener, Handoff, ResumeClaim, RoomSummary } from './cluster.js';
+import { RedisDirectMail } from './redis-direct.js';
 import { Replica } from './redis-replica.js';
 import * as lua from './redis-scripts.js';
 
@@ -137,6 +138,7 @@ export class RedisCluster implements Cluster {
   /** Peers handed over to another instance: events still arriving here are passed on. */
   private readonly forwarded = new Map<string, { to: string; until: number }>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  readonly direct: RedisDirectMail;
 
   constructor(
     private readonly config: Pick<Config, 'redisUrl' | 'redisPrefix'>,
@@ -173,6 +175,11 @@ export class RedisCluster implements Cluster {
     ] as const) {
       this.cmd.defineCommand(name, { numberOfKeys, lua: script });
     }
+    this.direct = new RedisDirectMail(this.cmd, {
+      peerKey: (peerId) => this.peerKey(peerId),
+      channelPrefix: this.channel(''),
+      healthy: () => this.healthy,
+    });
   }
 
   // ---- keys ----

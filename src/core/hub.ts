@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, ClusterListener, Handoff, ResumeClaim } from '../cluster/cluster.js';
+import { DirectExpiry } from './direct.js';
 import { HeraldError } from './errors.js';
 import { checkGrant, type Grant } from './grant.js';
 import { Presence } from './presence.js';
@@ -17,6 +18,10 @@ export interface HubOptions {
   resumeQueueMax: number;
   /** At most one `counts` update per room per this many ms (0 = never send counts). */
   countsIntervalMs?: number;
+  /** How long a room-less (direct) message waits for a recipient that is not connected. */
+  directTtlMs?: number;
+  /** How many direct messages may wait for one recipient. */
+  directQueueMax?: number;
 }
 
 /** Hooks the observability layer listens to; the core itself does no I/O. */
@@ -69,6 +74,7 @@ export class Hub implements ClusterListener {
   private readonly peers = new Map<string, PeerState>();
   private readonly byResumeToken = new Map<string, PeerState>();
   private readonly presence: Presence | undefined;
+  private readonly directExpiry: DirectExpiry;
 
   constructor(
     readonly cluster: Cluster,
@@ -76,6 +82,13 @@ export class Hub implements ClusterListener {
     private readonly observer: HubObserver = {},
   ) {
     if (options.countsIntervalMs) this.presence = new Presence(options.countsIntervalMs, (id) => this.sendCounts(id));
+    this.directExpiry = new DirectExpiry(
+      () => this.cluster.direct,
+      options.directTtlMs ?? 5000,
+      (from, to) => this.deliver(from, { type: 'direct-expired', to }),
+      // Best effort, like PeerServer's: a queue that cannot be reached expires with its key's TTL.
+      () => undefined,
+    );
   }
 
   get instanceId(): string {
@@ -86,6 +99,16 @@ export class Hub implements ClusterListener {
     return this.peers.size;
   }
 
+  /** True when this instance holds `peerId`. */
+  isHeld(peerId: string): boolean {
+    return this.peers.has(peerId);
+  }
+
+  /** Ids of the peers this instance holds (operations; never on the message path). */
+  peerIds(): IterableIterator<string> {
+    return this.peers.keys();
+  }
+
   /** Rooms this instance holds members of. */
   get roomCount(): number {
     return this.cluster.localRoomCount();
@@ -94,10 +117,9 @@ export class Hub implements ClusterListener {
   /**
    * Binds `peerId` to a new session. A peer id already held here is taken over
    * (replace-on-reconnect): its old session is closed with 4000 and its rooms carry over.
-   * Another identity may never take a held id.
+   * Another identity may never take a held id. `identity` defaults to the token's `sub`.
    */
-  async connect(peerId: string, session: Session, grant?: Grant, resumeToken?: string): Promise<Connected> {
-    const identity = grant?.sub;
+  async connect(peerId: string, session: Session, grant?: Grant, resumeToken?: string, identity = grant?.sub): Promise<Connected> {
     const existing = this.peers.get(peerId);
     if (existing) {
       if (existing.identity !== identity) {
@@ -221,6 +243,43 @@ export class Hub implements ClusterListener {
     this.relay(room, from, to, payload);
   }
 
+  // ---- room-less (direct) addressing: core/direct.ts ----
+
+  /**
+   * Binds a room-less peer (O(1): no room, no presence) and returns, oldest first, the
+   * direct messages that waited for it, wherever they were sent from.
+   */
+  async connectDirect(peerId: string, session: Session, identity: string, grant?: Grant): Promise<PeerEvent[]> {
+    await this.connect(peerId, session, grant, undefined, identity);
+    const waiting = await this.cluster.direct.collect(peerId);
+    return waiting.map((q) => q.event);
+  }
+
+  /**
+   * Sends `payload` to peer `toId` wherever it is connected, with no room between them. For
+   * an id connected nowhere the message waits (`directTtlMs`); then the sender gets one
+   * `direct-expired` per recipient, as it does when the cluster cannot take the message.
+   * A message that must not `wait` is dropped silently when its recipient is not connected.
+   */
+  sendDirect(fromId: string, toId: string, payload: Payload, wait = true): void {
+    const started = performance.now();
+    const event: PeerEvent = { type: 'direct', from: fromId, payload };
+    const local = this.peers.get(toId);
+    if (local?.session) {
+      local.session.deliver(event);
+      this.observer.relayed?.(payload, (performance.now() - started) / 1000);
+      return;
+    }
+    const at = Date.now();
+    const bounce = () => wait && this.deliver(fromId, { type: 'direct-expired', to: toId });
+    const max = wait ? (this.options.directQueueMax ?? 256) : 0;
+    this.cluster.direct.post(toId, { from: fromId, at, event }, this.options.directTtlMs ?? 5000, max).then((outcome) => {
+      if (outcome === 'queued') this.directExpiry.queued(fromId, toId, at);
+      else if (outcome === 'full') bounce();
+      else this.observer.relayed?.(payload, (performance.now() - started) / 1000);
+    }, bounce);
+  }
+
   // ---- ClusterListener: what the cluster reports back, on every instance involved ----
 
   memberJoined(room: Room, member: Member): void {
@@ -294,6 +353,7 @@ export class Hub implements ClusterListener {
   /** Stops timers (server shutdown). */
   stop(): void {
     this.presence?.stop();
+    this.directExpiry.stop();
   }
 
   // ---- internals ----

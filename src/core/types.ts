@@ -6,7 +6,7 @@
 export type Role = 'broadcaster' | 'viewer' | 'peer';
 export const ROLES: readonly Role[] = ['broadcaster', 'viewer', 'peer'];
 
-export type Protocol = 'seed' | 'json';
+export type Protocol = 'seed' | 'json' | 'peerjs';
 
 /** One peer's membership of one room, as every instance sees it. */
 export interface Member {
@@ -28,7 +28,9 @@ export interface Member {
 export type Payload =
   | { kind: 'seed'; type: string; value: string }
   /** `raw`, when present, is `data` as the sender's JSON text: JSON recipients get it verbatim. */
-  | { kind: 'json'; data: unknown; raw?: string };
+  | { kind: 'json'; data: unknown; raw?: string }
+  /** A PeerJS message: its `type` and its `payload` as the sender's JSON text (undefined when absent). */
+  | { kind: 'peerjs'; type: string; payload: string | undefined };
 
 export type LeaveReason =
   | 'left'        // asked to leave
@@ -54,7 +56,11 @@ export type PeerEvent =
   /** How many members the room has now (coalesced; see core/presence.ts). */
   | { type: 'counts'; room: string; counts: RoomCounts }
   /** Room notice pushed to the peer itself: it was removed. */
-  | { type: 'removed'; room: string; reason: LeaveReason };
+  | { type: 'removed'; room: string; reason: LeaveReason }
+  /** A room-less message addressed by peer id (core/direct.ts). */
+  | { type: 'direct'; from: string; payload: Payload }
+  /** Direct messages this peer sent to `to` waited for it in vain and were dropped. */
+  | { type: 'direct-expired'; to: string };
 
 /** A connected peer as the core sees it: somewhere to push events, something to close. */
 export interface Session {

@@ -7,13 +7,14 @@ import type { Config } from '../config.js';
 import { HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
 import { checkGrant, type Grant } from '../core/grant.js';
 import type { Hub } from '../core/hub.js';
-import type { Session } from '../core/types.js';
+import type { Protocol, Session } from '../core/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CLOSE, type ConnectionContext } from './context.js';
 import { Heartbeat } from './heartbeat.js';
 import { JsonConnection } from './json-protocol.js';
 import { clientIp, originAllowed } from './request.js';
+import { PeerJsConnection, PeerJsLiveness, checkPeerJsGrant, parsePeerJsQuery, peerJsPaths, refusePeerJs } from './peerjs-protocol.js';
 import { SeedConnection, parseSeedPath } from './seed-protocol.js';
 import { closeSocket } from './send.js';
 
@@ -50,6 +51,9 @@ export class Gateway {
   private readonly sessions = new Set<Session>();
   private readonly perIp = new Map<string, number>();
   private accepting = true;
+  /** The PeerJS endpoint (`<HERALD_PEERJS_PATH>peerjs`) and its heartbeat check. */
+  private readonly peerjsSocketPath: string;
+  private readonly peerjsLiveness: PeerJsLiveness;
 
   constructor(
     private readonly config: Config,
@@ -61,6 +65,8 @@ export class Gateway {
     // ws closes a socket with 1009 itself when a frame exceeds maxPayload.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false });
     this.heartbeat = new Heartbeat(config.heartbeatMs, this.wss.clients);
+    this.peerjsSocketPath = peerJsPaths(config).socket;
+    this.peerjsLiveness = new PeerJsLiveness(config.peerjsAliveTimeoutMs);
     this.ctx = {
       hub,
       log,
@@ -79,8 +85,8 @@ export class Gateway {
   }
 
   /** Open sockets by protocol (for metrics). */
-  connectionCounts(): Record<'seed' | 'json', number> {
-    const counts = { seed: 0, json: 0 };
+  connectionCounts(): Record<Protocol, number> {
+    const counts = { seed: 0, json: 0, peerjs: 0 };
     for (const s of this.sessions) counts[s.protocol]++;
     return counts;
   }
@@ -119,12 +125,14 @@ export class Gateway {
 
   stop(): void {
     this.heartbeat.stop();
+    this.peerjsLiveness.stop();
     this.wss.close();
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://herald');
     const json = url.pathname === '/ws';
+    const peerjs = url.pathname === this.peerjsSocketPath;
     const ip = clientIp(req, this.config.trustProxy);
     let grant: Grant | undefined;
     let counted = false;
@@ -147,7 +155,8 @@ export class Gateway {
         grant = await this.tokens.verify(tokenFrom(url, req.headers.authorization));
         // A seed path names its role (and a sender its room) up front: check them here, so a
         // wrong token is refused at the upgrade. A reader's room is checked at `join|<room>`.
-        const seed = json ? undefined : parseSeedPath(url.pathname);
+        if (peerjs) checkPeerJsGrant(grant, url.searchParams.get('id'));
+        const seed = json || peerjs ? undefined : parseSeedPath(url.pathname);
         if (seed && typeof seed !== 'string') {
           if (seed.role === 'sender') checkGrant(grant, seed.id, 'broadcaster');
           else if (!grant.roles.has('viewer')) throw new HeraldError('forbidden', 'token does not grant the viewer role');
@@ -156,10 +165,12 @@ export class Gateway {
     } catch (err) {
       if (!isHeraldError(err)) throw err;
       this.log.info({ ip, path: url.pathname, code: err.code, reason: err.message }, 'upgrade refused');
-      this.ctx.metrics.error(err.code, json ? 'json' : 'seed');
-      if (!json) return refuse(socket, STATUS[err.code] ?? [400, 'Bad Request']);
+      this.ctx.metrics.error(err.code, json ? 'json' : peerjs ? 'peerjs' : 'seed');
+      if (!json && !peerjs) return refuse(socket, STATUS[err.code] ?? [400, 'Bad Request']);
       if (!counted && this.config.maxConnectionsPerIp > 0) this.count(ip, socket);
       return this.accept(req, socket, head, (ws) => {
+        // PeerJS clients show ERROR's msg; browsers hide a refused handshake's status.
+        if (peerjs) return refusePeerJs(ws, err.message, JSON_REFUSAL[err.code] ?? CLOSE.forbidden);
         ws.send(JSON.stringify({ type: 'error', code: err.code, message: err.message }));
         closeSocket(ws, JSON_REFUSAL[err.code] ?? CLOSE.forbidden, err.message);
       });
@@ -194,6 +205,13 @@ export class Gateway {
       const connection = new JsonConnection(ws, this.ctx, grant);
       this.expireWith(ws, connection, grant);
       return this.track(ws, connection, { ip, protocol: 'json' });
+    }
+    if (url.pathname === this.peerjsSocketPath) {
+      const query = parsePeerJsQuery(url, this.config.peerjsKey);
+      if (typeof query === 'string') return refusePeerJs(ws, query, CLOSE.badRequest);
+      const connection = new PeerJsConnection(ws, this.ctx, this.peerjsLiveness, query.id, query.token, grant);
+      this.expireWith(ws, connection, grant);
+      return this.track(ws, connection, { ip, protocol: 'peerjs', peer: query.id });
     }
     const seed = parseSeedPath(url.pathname);
     if (typeof seed === 'string') {

@@ -14,6 +14,8 @@ export interface SeedFrame {
 
 export function toSeed(payload: Payload): SeedFrame {
   if (payload.kind === 'seed') return payload;
+  // PeerJS peers share no rooms with the others; should one ever meet them, nothing is lost.
+  if (payload.kind === 'peerjs') return { type: payload.type, value: payload.payload ?? '' };
   const data = payload.data as Record<string, any> | null;
   if (data && typeof data === 'object') {
     const d = data.description;
@@ -33,6 +35,7 @@ export function toSeed(payload: Payload): SeedFrame {
 
 export function toJsonData(payload: Payload): unknown {
   if (payload.kind === 'json') return payload.data;
+  if (payload.kind === 'peerjs') return { peerjs: { type: payload.type, payload: payload.payload } };
   const { type, value } = payload;
   if (type === 'offer' || type === 'answer') return { description: { type, sdp: value } };
   if (type === 'candid') {

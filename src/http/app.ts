@@ -11,6 +11,7 @@ import { adminRouter } from './admin.js';
 import { healthRouter, type Readiness } from './health.js';
 import { iceServersRouter } from './ice-servers.js';
 import { metricsRouter } from './metrics.js';
+import { peerJsRouter } from './peerjs.js';
 import { staticFiles } from './static.js';
 
 export interface AppDeps {
@@ -43,7 +44,7 @@ export function createApp({ config, log, hub, metrics, tokens, readiness }: AppD
   // The same allow-list as WebSocket upgrades; a disallowed origin gets no CORS headers.
   app.use(cors({ origin: (ctx) => (originAllowed(ctx.get('origin') || undefined, config.allowedOrigins) ? ctx.get('origin') || '*' : '') }));
   app.use(bodyParser({ jsonLimit: '64kb' }));
-  for (const router of [healthRouter(readiness), metricsRouter(metrics), iceServersRouter(config, tokens), adminRouter(hub, tokens)]) {
+  for (const router of [healthRouter(readiness), metricsRouter(metrics), iceServersRouter(config, tokens), adminRouter(hub, tokens), peerJsRouter(config, hub, tokens)]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
   staticFiles(app);

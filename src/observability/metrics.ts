@@ -1,12 +1,14 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 import type { HubObserver } from '../core/hub.js';
-import type { Payload } from '../core/types.js';
+import type { Payload, Protocol } from '../core/types.js';
 
 /** Bounded label values for relayed message types (a label per SDP type, not per client whim). */
 const SEED_TYPES = new Set(['offer', 'answer', 'candid', 'join', 'leave']);
+const PEERJS_TYPES: Record<string, string> = { OFFER: 'offer', ANSWER: 'answer', CANDIDATE: 'candidate', LEAVE: 'leave', EXPIRE: 'expire' };
 
 function relayType(payload: Payload): string {
   if (payload.kind === 'seed') return SEED_TYPES.has(payload.type) ? payload.type : 'other';
+  if (payload.kind === 'peerjs') return PEERJS_TYPES[payload.type] ?? 'other';
   const data = payload.data as Record<string, any> | null;
   if (data && typeof data === 'object') {
     if (data.description && typeof data.description.type === 'string') {
@@ -19,7 +21,7 @@ function relayType(payload: Payload): string {
 }
 
 export interface MetricSources {
-  connections(): Record<'seed' | 'json', number>;
+  connections(): Record<Protocol, number>;
   rooms(): number;
   clusterUp(): boolean;
 }
@@ -48,6 +50,7 @@ export class Metrics implements HubObserver {
         const counts = sources.connections();
         this.set({ protocol: 'seed' }, counts.seed);
         this.set({ protocol: 'json' }, counts.json);
+        this.set({ protocol: 'peerjs' }, counts.peerjs);
       },
     });
     new Gauge({
@@ -111,7 +114,7 @@ export class Metrics implements HubObserver {
     this.relayLatency.observe(seconds);
   }
 
-  error(code: string, protocol: 'seed' | 'json'): void {
+  error(code: string, protocol: Protocol): void {
     this.errorsTotal.inc({ code, protocol });
     if (code === 'rate-limited') this.rateLimited.inc({ protocol });
   }

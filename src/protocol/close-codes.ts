@@ -9,9 +9,12 @@ export const CLOSE = {
   restart: 1012,
   replaced: 4000,
   kicked: 4001,
+  badRequest: 4400,
   conflict: 4009,
   unauthorized: 4401,
   forbidden: 4403,
   joinTimeout: 4408,
+  /** PeerJS: no message (HEARTBEAT or other) within HERALD_PEERJS_ALIVE_TIMEOUT_MS. */
+  silent: 4410,
   rateLimited: 4429,
 } as const;
