@@ -143,3 +143,15 @@ export class PeerJsSocket extends TestSocket {
     return this.nextMessage();
   }
 }
+
+/** A Herald process (test/helpers/instances.ts) as a PeerJS target mounted at `/`. */
+export function instanceTarget(instance: { port: number; http: string }): PeerJsTarget {
+  return {
+    name: 'herald',
+    http: instance.http,
+    port: instance.port,
+    path: '/',
+    socketUrl: (q) => url(`127.0.0.1:${instance.port}`, '/', q),
+    stop: async () => undefined,
+  };
+}

@@ -1,0 +1,116 @@
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { startInstances, type Instance } from '../helpers/instances.js';
+import { PeerJsSocket, instanceTarget } from '../helpers/peerjs-targets.js';
+import { TestRedis } from '../helpers/redis.js';
+
+/**
+ * PeerJS across two Herald processes on one private redis-server: delivery by peer id
+ * through the peer directory, ids held cluster-wide, the queue and EXPIRE across instances.
+ */
+
+const EXPIRE_MS = 1500;
+let redis: TestRedis;
+let A: Instance;
+let B: Instance;
+const sockets: PeerJsSocket[] = [];
+let seq = 0;
+const uid = (p: string) => `${p}-${process.pid}-${++seq}`;
+
+async function connect(i: Instance, id: string, token?: string): Promise<PeerJsSocket> {
+  const s = await PeerJsSocket.connect(instanceTarget(i), id, token);
+  sockets.push(s);
+  return s;
+}
+
+beforeAll(async () => {
+  redis = await TestRedis.start();
+  [A, B] = await startInstances(2, { redisUrl: redis.url, env: { HERALD_PEERJS_EXPIRE_MS: String(EXPIRE_MS) } });
+});
+afterEach(() => {
+  for (const s of sockets.splice(0)) s.ws.terminate();
+});
+afterAll(async () => {
+  await Promise.all([A?.kill(), B?.kill()]);
+  await redis?.stop();
+});
+
+describe('PeerJS across two instances', () => {
+  it('relays by peer id both ways between instances, src set and payload untouched', async () => {
+    const a = await connect(A, uid('a'));
+    const b = await connect(B, uid('b'));
+    const payload = { sdp: { type: 'offer', sdp: 'v=0\r\n' }, connectionId: 'dc_1', type: 'data', serialization: 'binary' };
+    a.json({ type: 'OFFER', dst: b.id, payload });
+    expect(await b.nextMessage()).toEqual({ type: 'OFFER', src: a.id, dst: b.id, payload });
+    b.json({ type: 'ANSWER', dst: a.id, payload: { x: 1 } });
+    expect(await a.nextMessage()).toEqual({ type: 'ANSWER', src: b.id, dst: a.id, payload: { x: 1 } });
+    // Order is kept across instances.
+    for (let n = 0; n < 50; n++) a.json({ type: 'CANDIDATE', dst: b.id, payload: n });
+    for (let n = 0; n < 50; n++) expect((await b.nextMessage()).payload).toBe(n);
+  });
+
+  it('an id held on A with another token gets ID-TAKEN on B; the holder is untouched', async () => {
+    const id = uid('held');
+    const holder = await connect(A, id, 'token-a');
+    const thief = new PeerJsSocket(instanceTarget(B), id, 'token-b');
+    expect((await thief.nextJson('ID-TAKEN')).payload).toEqual({ msg: 'ID is taken' });
+    await thief.closed;
+    const c = await connect(B, uid('c'));
+    c.json({ type: 'OFFER', dst: id, payload: 'still yours' });
+    expect(await holder.nextMessage()).toEqual({ type: 'OFFER', src: c.id, dst: id, payload: 'still yours' });
+  });
+
+  it('the same token reconnecting on B takes the id over from A', async () => {
+    const id = uid('moving');
+    const old = await connect(A, id, 'mine');
+    const moved = await connect(B, id, 'mine');
+    await old.closed;
+    const c = await connect(A, uid('c'));
+    c.json({ type: 'CANDIDATE', dst: id, payload: 7 });
+    expect(await moved.nextMessage()).toEqual({ type: 'CANDIDATE', src: c.id, dst: id, payload: 7 });
+  });
+
+  it('a message sent on A for an id that connects on B within the expiry is delivered after OPEN', async () => {
+    const a = await connect(A, uid('a'));
+    const later = uid('later');
+    a.json({ type: 'OFFER', dst: later, payload: 1 });
+    a.json({ type: 'CANDIDATE', dst: later, payload: 2 });
+    expect((await a.nextAfterMarker('queued')).payload).toEqual({ marker: 'queued' });
+    const b = new PeerJsSocket(instanceTarget(B), later);
+    sockets.push(b);
+    expect(await b.nextMessage()).toEqual({ type: 'OPEN' });
+    expect(await b.nextMessage()).toEqual({ type: 'OFFER', src: a.id, dst: later, payload: 1 });
+    expect(await b.nextMessage()).toEqual({ type: 'CANDIDATE', src: a.id, dst: later, payload: 2 });
+  });
+
+  it('an unknown id gives the sender one EXPIRE per target, src = the target', async () => {
+    const a = await connect(A, uid('a'));
+    const ghost = uid('ghost');
+    a.json({ type: 'OFFER', dst: ghost, payload: 1 });
+    a.json({ type: 'CANDIDATE', dst: ghost, payload: 2 });
+    expect(await a.nextMessage(EXPIRE_MS * 10)).toEqual({ type: 'EXPIRE', src: ghost, dst: a.id });
+    expect((await a.nextAfterMarker('once')).payload).toEqual({ marker: 'once' });
+    // Expired messages are gone from the shared queue: the ghost arriving on B gets none.
+    const g = new PeerJsSocket(instanceTarget(B), ghost);
+    sockets.push(g);
+    expect(await g.nextMessage()).toEqual({ type: 'OPEN' });
+    expect((await g.nextAfterMarker('empty')).payload).toEqual({ marker: 'empty' });
+  });
+
+  it('an id is free on B once its holder on A closed', async () => {
+    const id = uid('free');
+    const first = await connect(A, id, 'one');
+    await first.close();
+    for (let attempt = 0; ; attempt++) {
+      const s = new PeerJsSocket(instanceTarget(B), id, 'two');
+      const m = JSON.parse(await s.next());
+      if (m.type === 'OPEN') {
+        sockets.push(s);
+        break;
+      }
+      expect(m.type).toBe('ID-TAKEN');
+      await s.closed;
+      expect(attempt).toBeLessThan(50);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  });
+});
