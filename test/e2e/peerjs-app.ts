@@ -12,6 +12,9 @@ import { openPage } from '../helpers/browser.js';
  * through a few helpers on `window.app` that the tests call with page.evaluate.
  */
 
+/** Browser flag: loopback host candidates instead of mDNS names (no mDNS responder in CI). */
+export const PEERJS_BROWSER_ARGS = ['--disable-features=WebRtcHideLocalIpsWithMdns'];
+
 const BUNDLE = fileURLToPath(new URL('../../node_modules/peerjs/dist/peerjs.min.js', import.meta.url));
 
 const PAGE = `<!doctype html>

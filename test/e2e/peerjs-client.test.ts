@@ -3,7 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { broadcasterContext, launchBrowser, waitForFramesDecoded } from '../helpers/browser.js';
 import { startHerald, type Running } from '../helpers/herald.js';
 import { PeerJsSocket, instanceTarget } from '../helpers/peerjs-targets.js';
-import { PeerJsApp, inbox, sentBy } from './peerjs-app.js';
+import { PEERJS_BROWSER_ARGS, PeerJsApp, inbox, sentBy } from './peerjs-app.js';
 
 /**
  * The real `peerjs` client (1.5.x browser bundle) in Chromium, on a page served from another
@@ -18,9 +18,6 @@ let context: BrowserContext;
 let n = 0;
 /** PeerJS ids are alphanumeric with single inner '-', '_' or ' '. */
 const uid = (p: string) => `${p}${process.pid}x${++n}`;
-
-/** Browser flag: loopback host candidates instead of mDNS names (no mDNS responder in CI). */
-export const PEERJS_BROWSER_ARGS = ['--disable-features=WebRtcHideLocalIpsWithMdns'];
 
 beforeAll(async () => {
   [herald, app, browser] = await Promise.all([

@@ -1,0 +1,107 @@
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { broadcasterContext, launchBrowser, waitForFramesDecoded } from '../helpers/browser.js';
+import { Instance, startInstances } from '../helpers/instances.js';
+import { TestRedis } from '../helpers/redis.js';
+import { PEERJS_BROWSER_ARGS, PeerJsApp, inbox, sentBy } from './peerjs-app.js';
+
+/**
+ * The real `peerjs` client on two Herald processes sharing a private redis-server, and on a
+ * Herald process started with no PeerJS setting at all (what `npm start` runs).
+ */
+
+let redis: TestRedis;
+let A: Instance;
+let B: Instance;
+let plain: Instance;
+let app: PeerJsApp;
+let browser: Browser;
+let context: BrowserContext;
+let n = 0;
+const uid = (p: string) => `${p}${process.pid}x${++n}`;
+
+beforeAll(async () => {
+  redis = await TestRedis.start();
+  [[A, B], plain, app, browser] = await Promise.all([
+    startInstances(2, { redisUrl: redis.url, env: { HERALD_PEERJS_EXPIRE_MS: '2000' } }),
+    Instance.start({ name: 'herald-defaults' }),
+    PeerJsApp.start(),
+    launchBrowser({ args: PEERJS_BROWSER_ARGS }),
+  ]);
+  context = await broadcasterContext(browser);
+});
+
+afterAll(async () => {
+  await context?.close().catch(() => {});
+  await browser?.close().catch(() => {});
+  await app?.stop();
+  await Promise.all([A, B, plain].map((i) => i?.kill()));
+  await redis?.stop();
+});
+
+async function started(p: Page, id?: string): Promise<string> {
+  const r = await p.evaluate((pid) => (window as any).app.start(pid), id);
+  expect(r).toHaveProperty('id');
+  return r.id;
+}
+
+describe('the real peerjs client across two Herald processes and Redis', () => {
+  it('a DataConnection from a peer on A to a peer on B carries data both ways', async () => {
+    const a = await app.open(context, A.port, 'data@A');
+    const b = await app.open(context, B.port, 'data@B');
+    await started(a);
+    const bId = await started(b);
+    expect(await a.evaluate((id) => (window as any).app.connect(id), bId)).toBe('open');
+    await a.evaluate(() => (window as any).app.sendAll('a'));
+    expect(await inbox(b, 3)).toEqual(sentBy('a'));
+    await b.waitForFunction(() => (window as any).app.events.includes('conn-open'));
+    await b.evaluate(() => (window as any).app.sendAll('b'));
+    expect(await inbox(a, 3)).toEqual(sentBy('b'));
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('a MediaConnection between A and B: framesDecoded grows on both sides', { timeout: 120_000 }, async () => {
+    const a = await app.open(context, A.port, 'call@A');
+    const b = await app.open(context, B.port, 'call@B');
+    await started(a);
+    const bId = await started(b);
+    await a.evaluate((id) => (window as any).app.callTo(id), bId);
+    const pc = 'window.app.call && window.app.call.peerConnection';
+    const [fa, fb] = await Promise.all([waitForFramesDecoded(a, pc, { timeout: 60_000 }), waitForFramesDecoded(b, pc, { timeout: 60_000 })]);
+    expect(fa.later[0]).toBeGreaterThan(fa.first[0]!);
+    expect(fb.later[0]).toBeGreaterThan(fb.first[0]!);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('an id held on A is refused on B (unavailable-id)', async () => {
+    const id = uid('held');
+    const a = await app.open(context, A.port, 'holder@A');
+    await started(a, id);
+    const b = await app.open(context, B.port, 'thief@B');
+    expect(await b.evaluate((pid) => (window as any).app.start(pid), id)).toEqual({ error: 'unavailable-id' });
+    expect(await a.evaluate(() => (window as any).app.peer.open)).toBe(true);
+    await Promise.all([a.close(), b.close()]);
+  });
+
+  it('an unknown id, from A, gives peer-unavailable', async () => {
+    const a = await app.open(context, A.port, 'unknown@A');
+    await started(a);
+    expect(await a.evaluate((id) => (window as any).app.connect(id), uid('nobody'))).toBe('error:peer-unavailable');
+    await a.close();
+  });
+});
+
+describe('new Peer(id, { host, port, path: "/", key: "peerjs" }) against a Herald with default settings', () => {
+  it('opens and carries data, with no other client option', async () => {
+    // `ice=default`: the page passes nothing but host, port, path and key to Peer.
+    const a = await app.open(context, plain.port, 'defaults-a', 'default');
+    const b = await app.open(context, plain.port, 'defaults-b', 'default');
+    const bId = uid('plain');
+    await started(a, uid('plainA'));
+    expect(await started(b, bId)).toBe(bId);
+    expect(await a.evaluate((id) => (window as any).app.connect(id), bId)).toBe('open');
+    await a.evaluate(() => (window as any).app.sendAll('a'));
+    expect(await inbox(b, 3)).toEqual(sentBy('a'));
+    await Promise.all([a.close(), b.close()]);
+  });
+});
