@@ -51,6 +51,11 @@ export class DirectExpiry {
     return this.timers.size;
   }
 
+  /** True while messages of the pair wait (their sender will be told when they expire). */
+  waiting(from: string, to: string): boolean {
+    return this.timers.has(`${from}\n${to}`);
+  }
+
   /** A message from `from` to `to` was queued at `at`. */
   queued(from: string, to: string, at: number): void {
     const key = `${from}\n${to}`;
