@@ -1,4 +1,4 @@
-/** The stable error codes of docs/protocol.md. Both protocols report these. */
+/** The stable error codes of docs/protocol.md. Every protocol reports these (src/protocol/error-table.ts). */
 export const ERROR_CODES = [
   'bad-request',
   'unauthorized',
@@ -9,6 +9,10 @@ export const ERROR_CODES = [
   'rate-limited',
   'too-large',
   'unavailable',
+  /** The connection joined no room within HERALD_JOIN_TIMEOUT_MS. */
+  'join-timeout',
+  /** A server bug; logged. */
+  'internal',
 ] as const;
 export type ErrorCode = (typeof ERROR_CODES)[number];
 

@@ -4,12 +4,13 @@ import { WebSocketServer, type WebSocket } from 'ws';
 import { iceServersFor } from '../auth/turn.js';
 import { tokenFrom, type Tokens } from '../auth/tokens.js';
 import type { Config } from '../config.js';
-import { HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
+import { HeraldError, isHeraldError } from '../core/errors.js';
 import { checkGrant, type Grant } from '../core/grant.js';
 import type { Hub } from '../core/hub.js';
 import type { Protocol, Session } from '../core/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import { closeCodeOf, httpStatusOf } from '../protocol/error-table.js';
 import { CLOSE, type ConnectionContext } from './context.js';
 import { Heartbeat } from './heartbeat.js';
 import { JsonConnection } from './json-protocol.js';
@@ -17,22 +18,6 @@ import { clientIp, originAllowed } from './request.js';
 import { PeerJsConnection, PeerJsLiveness, checkPeerJsGrant, parsePeerJsQuery, peerJsPaths, refusePeerJs } from './peerjs-protocol.js';
 import { SeedConnection, parseSeedPath } from './seed-protocol.js';
 import { closeSocket } from './send.js';
-
-/** HTTP status for refusing a seed upgrade, per error code. */
-const STATUS: Partial<Record<ErrorCode, [number, string]>> = {
-  unauthorized: [401, 'Unauthorized'],
-  forbidden: [403, 'Forbidden'],
-  'rate-limited': [429, 'Too Many Requests'],
-  unavailable: [503, 'Service Unavailable'],
-};
-
-/** Close code for refusing an accepted /ws socket, per error code. */
-const JSON_REFUSAL: Partial<Record<ErrorCode, number>> = {
-  unauthorized: CLOSE.unauthorized,
-  forbidden: CLOSE.forbidden,
-  'rate-limited': CLOSE.rateLimited,
-  unavailable: CLOSE.restart,
-};
 
 /**
  * The WebSocket edge: takes upgrades off the shared http.Server, checks origin, per-IP cap
@@ -166,13 +151,13 @@ export class Gateway {
       if (!isHeraldError(err)) throw err;
       this.log.info({ ip, path: url.pathname, code: err.code, reason: err.message }, 'upgrade refused');
       this.ctx.metrics.error(err.code, json ? 'json' : peerjs ? 'peerjs' : 'seed');
-      if (!json && !peerjs) return refuse(socket, STATUS[err.code] ?? [400, 'Bad Request']);
+      if (!json && !peerjs) return refuse(socket, httpStatusOf(err.code));
       if (!counted && this.config.maxConnectionsPerIp > 0) this.count(ip, socket);
       return this.accept(req, socket, head, (ws) => {
         // PeerJS clients show ERROR's msg; browsers hide a refused handshake's status.
-        if (peerjs) return refusePeerJs(ws, err.message, JSON_REFUSAL[err.code] ?? CLOSE.forbidden);
+        if (peerjs) return refusePeerJs(ws, err.code, err.message);
         ws.send(JSON.stringify({ type: 'error', code: err.code, message: err.message }));
-        closeSocket(ws, JSON_REFUSAL[err.code] ?? CLOSE.forbidden, err.message);
+        closeSocket(ws, closeCodeOf(err.code), err.message);
       });
     }
     this.accept(req, socket, head, (ws) => this.route(ws, url, ip, grant));
@@ -208,7 +193,7 @@ export class Gateway {
     }
     if (url.pathname === this.peerjsSocketPath) {
       const query = parsePeerJsQuery(url, this.config.peerjsKey);
-      if (typeof query === 'string') return refusePeerJs(ws, query, CLOSE.badRequest);
+      if (typeof query === 'string') return refusePeerJs(ws, 'bad-request', query);
       const connection = new PeerJsConnection(ws, this.ctx, this.peerjsLiveness, query.id, query.token, grant);
       this.expireWith(ws, connection, grant);
       return this.track(ws, connection, { ip, protocol: 'peerjs', peer: query.id });

@@ -14,11 +14,10 @@ import {
   type SignalMessage,
   type Welcome,
 } from '../protocol/json-messages.js';
+import { Connection } from './connection.js';
 import { CLOSE, type ConnectionContext } from './context.js';
-import { Guard, type Violation } from './guard.js';
-import { Inbox } from './inbox.js';
 import { rawMember } from '../protocol/raw-member.js';
-import { closeSocket, sendText } from './send.js';
+import { sendText } from './send.js';
 import { toJsonData } from './translate.js';
 
 /** Client close codes that mean "I am leaving for good": no resume grace for those. */
@@ -28,35 +27,32 @@ const FINAL_CLOSE = new Set([1000, 1001]);
  * Herald's JSON protocol (docs/protocol.md §2) as a thin translator onto the core. Requests carry an
  * `id` and get exactly one `ack` or `error`; pushes (`signal`, `peer-joined`, ...) carry none.
  */
-export class JsonConnection implements Session {
+export class JsonConnection extends Connection implements Session {
   readonly protocol = 'json' as const;
   peerId: string | undefined;
-  private readonly inbox = new Inbox((text) => this.handle(text));
   private closedByServer = false;
   /** The close code, once the socket has closed (a hello may still be in flight then). */
   private closeCode: number | undefined;
   /** While hello is being answered, pushes wait here so that they follow the welcome. */
   private held: PeerEvent[] | undefined;
-  private readonly guard: Guard;
 
   constructor(
-    private readonly ws: WebSocket,
-    private readonly ctx: ConnectionContext,
+    ws: WebSocket,
+    ctx: ConnectionContext,
     private readonly grant?: Grant,
   ) {
-    this.guard = new Guard(ctx.limits, (v) => this.violated(v));
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) return this.error(undefined, 'bad-request', 'binary frames are not supported');
-      if (!this.guard.allow()) return this.error(undefined, 'rate-limited', 'too many messages; slow down');
-      this.inbox.push(data.toString());
-    });
-    ws.on('close', (code) => {
-      this.guard.dispose();
-      this.closeCode = code;
-      if (!this.peerId) return; // a hello in flight tells the hub itself (see `hello`)
-      const resumable = this.closedByServer || !FINAL_CLOSE.has(code);
-      this.ctx.hub.disconnect(this.peerId, this, resumable);
-    });
+    super(ws, ctx);
+  }
+
+  protected closed(code: number): void {
+    this.closeCode = code;
+    if (!this.peerId) return; // a hello in flight tells the hub itself (see `hello`)
+    const resumable = this.closedByServer || !FINAL_CLOSE.has(code);
+    this.ctx.hub.disconnect(this.peerId, this, resumable);
+  }
+
+  protected refuse(code: ErrorCode, message: string): void {
+    this.error(undefined, code, message);
   }
 
   // ---- Session: the core pushes ----
@@ -93,15 +89,15 @@ export class JsonConnection implements Session {
     this.ws.terminate();
   }
 
-  close(code: number, reason: string): void {
+  override close(code: number, reason: string): void {
     this.closedByServer = true;
     if (code === CLOSE.restart) this.send({ type: 'bye', reason, reconnect: true });
-    closeSocket(this.ws, code, reason);
+    super.close(code, reason);
   }
 
   // ---- requests ----
 
-  private handle(text: string): void | Promise<void> {
+  protected handle(text: string): void | Promise<void> {
     let raw: unknown;
     try {
       raw = JSON.parse(text);
@@ -227,13 +223,7 @@ export class JsonConnection implements Session {
   private fail(id: number | undefined, err: unknown): void {
     if (isHeraldError(err)) return this.error(id, err.code, err.message);
     this.ctx.log.error({ err, peer: this.peerId }, 'json request failed');
-    this.error(id, 'unavailable', 'internal error');
-  }
-
-  private violated(violation: Violation): void {
-    if (violation === 'rate-abuse') return this.close(CLOSE.rateLimited, 'rate limit exceeded repeatedly');
-    this.error(undefined, 'forbidden', 'no room joined in time');
-    this.close(CLOSE.joinTimeout, 'no room joined in time');
+    this.error(id, 'internal', 'internal error');
   }
 
   private error(id: number | undefined, code: ErrorCode, message: string): void {

@@ -1,13 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import type { Config } from '../config.js';
-import { HeraldError, isHeraldError } from '../core/errors.js';
+import { HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
 import type { Grant } from '../core/grant.js';
 import type { PeerEvent, Session } from '../core/types.js';
+import { ERROR_TABLE, closeCodeOf } from '../protocol/error-table.js';
 import { rawMember } from '../protocol/raw-member.js';
+import { Connection } from './connection.js';
 import { CLOSE, type ConnectionContext } from './context.js';
-import { Guard, type Violation } from './guard.js';
-import { Inbox } from './inbox.js';
 import { closeSocket, sendText } from './send.js';
 
 /**
@@ -74,10 +74,14 @@ export function peerJsIdentity(token: string, grant: Grant | undefined): string 
   return 'peerjs:' + createHash('sha256').update(`${grant?.sub ?? ''}\n${token}`).digest('base64url').slice(0, 22);
 }
 
-/** Sends PeerJS's ERROR and closes: how every refusal reaches a PeerJS client. */
-export function refusePeerJs(ws: WebSocket, msg: string, code: number): void {
-  sendText(ws, JSON.stringify({ type: 'ERROR', payload: { msg } }));
-  closeSocket(ws, code, msg);
+/**
+ * Sends PeerJS's form of an error that ends the connection (the error table's `peerjs`
+ * column: ERROR, or ID-TAKEN for a held id), then closes with the table's close code.
+ */
+export function refusePeerJs(ws: WebSocket, code: ErrorCode, msg: string): void {
+  const type = ERROR_TABLE[code].peerjs;
+  sendText(ws, JSON.stringify({ type, payload: { msg: type === 'ID-TAKEN' ? 'ID is taken' : msg } }));
+  closeSocket(ws, closeCodeOf(code), type === 'ID-TAKEN' ? 'ID is taken' : msg);
 }
 
 /**
@@ -118,43 +122,43 @@ export class PeerJsLiveness {
 }
 
 /** One PeerJS client's socket. */
-export class PeerJsConnection implements Session {
+export class PeerJsConnection extends Connection implements Session {
   readonly protocol = 'peerjs' as const;
   readonly peerId: string;
   lastSeen = performance.now();
-  private readonly inbox = new Inbox((text) => this.handle(text));
-  private readonly guard: Guard;
   /** Deliveries that arrive before OPEN and the queued messages have gone out. */
   private held: PeerEvent[] | undefined = [];
   private registered = false;
-  private closed = false;
+  private isClosed = false;
 
   constructor(
-    private readonly ws: WebSocket,
-    private readonly ctx: ConnectionContext,
+    ws: WebSocket,
+    ctx: ConnectionContext,
     private readonly liveness: PeerJsLiveness,
     readonly id: string,
     token: string,
     grant: Grant | undefined,
   ) {
-    this.peerId = hubPeerId(id);
     // No rooms, so no join timeout: liveness is the heartbeat's job.
-    this.guard = new Guard({ ...ctx.limits, joinTimeoutMs: 0 }, (v) => this.violated(v));
-    ws.on('message', (data, isBinary) => {
-      this.lastSeen = performance.now();
-      // PeerServer ignores what it cannot parse; binary frames are never PeerJS messages.
-      if (isBinary) return this.ctx.metrics.error('bad-request', 'peerjs');
-      if (!this.guard.allow()) return this.ctx.metrics.error('rate-limited', 'peerjs');
-      this.inbox.push(data.toString());
-    });
-    ws.on('close', () => {
-      this.closed = true;
-      this.guard.dispose();
-      liveness.forget(this);
-      if (this.registered) this.ctx.hub.disconnect(this.peerId, this, false);
-    });
+    super(ws, ctx, { ...ctx.limits, joinTimeoutMs: 0 });
+    this.peerId = hubPeerId(id);
     liveness.watch(this);
     void this.inbox.waitFor(this.open(peerJsIdentity(token, grant), grant));
+  }
+
+  protected override received(): void {
+    this.lastSeen = performance.now();
+  }
+
+  /** PeerServer never answers a message it cannot use: errors are only counted. */
+  protected refuse(code: ErrorCode): void {
+    this.ctx.metrics.error(code, 'peerjs');
+  }
+
+  protected closed(): void {
+    this.isClosed = true;
+    this.liveness.forget(this);
+    if (this.registered) this.ctx.hub.disconnect(this.peerId, this, false);
   }
 
   private async open(identity: string, grant: Grant | undefined): Promise<void> {
@@ -163,25 +167,19 @@ export class PeerJsConnection implements Session {
       waiting = await this.ctx.hub.connectDirect(this.peerId, this, identity, grant);
     } catch (err) {
       this.held = undefined;
-      if (isHeraldError(err) && err.code === 'conflict') {
-        this.ctx.metrics.error('conflict', 'peerjs');
-        sendText(this.ws, JSON.stringify({ type: 'ID-TAKEN', payload: { msg: 'ID is taken' } }));
-        closeSocket(this.ws, CLOSE.conflict, 'ID is taken');
-        return;
-      }
-      const code = isHeraldError(err) ? err.code : 'unavailable';
+      const code = isHeraldError(err) ? err.code : 'internal';
       if (!isHeraldError(err)) this.ctx.log.error({ err, peer: this.id }, 'peerjs connect failed');
       this.ctx.metrics.error(code, 'peerjs');
-      refusePeerJs(this.ws, isHeraldError(err) ? err.message : 'internal error', CLOSE.restart);
+      refusePeerJs(this.ws, code, isHeraldError(err) ? err.message : 'internal error');
       return;
     }
     this.registered = true;
-    if (this.closed) {
+    if (this.isClosed) {
       // Closed while registering: its close handler saw no registration.
       this.ctx.hub.disconnect(this.peerId, this, false);
       return;
     }
-    sendText(this.ws, '{"type":"OPEN"}');
+    this.write('{"type":"OPEN"}');
     const held = this.held ?? [];
     this.held = undefined;
     for (const event of waiting) this.deliver(event);
@@ -199,18 +197,14 @@ export class PeerJsConnection implements Session {
       // PeerServer's JSON.stringify({type, src, dst, payload}); the payload is the sender's text.
       const src = peerJsId(event.from) ?? event.from;
       const tail = payload.payload === undefined ? '}' : `,"payload":${payload.payload}}`;
-      sendText(this.ws, `{"type":${JSON.stringify(payload.type)},"src":${JSON.stringify(src)},"dst":${JSON.stringify(this.id)}${tail}`);
+      this.write(`{"type":${JSON.stringify(payload.type)},"src":${JSON.stringify(src)},"dst":${JSON.stringify(this.id)}${tail}`);
     } else if (event.type === 'direct-expired') {
       const src = peerJsId(event.to) ?? event.to;
-      sendText(this.ws, `{"type":"EXPIRE","src":${JSON.stringify(src)},"dst":${JSON.stringify(this.id)}}`);
+      this.write(`{"type":"EXPIRE","src":${JSON.stringify(src)},"dst":${JSON.stringify(this.id)}}`);
     }
   }
 
-  close(code: number, reason: string): void {
-    closeSocket(this.ws, code, reason);
-  }
-
-  private handle(text: string): void {
+  protected handle(text: string): void {
     let msg: unknown;
     try {
       msg = JSON.parse(text);
@@ -225,9 +219,6 @@ export class PeerJsConnection implements Session {
     this.ctx.hub.sendDirect(this.peerId, hubPeerId(dst), { kind: 'peerjs', type, payload }, !NOT_QUEUED.has(type));
   }
 
-  private violated(violation: Violation): void {
-    if (violation === 'rate-abuse') this.close(CLOSE.rateLimited, 'rate limit exceeded repeatedly');
-  }
 }
 
 /** Parses and checks the upgrade's query as PeerServer does; returns the refusal text if any. */

@@ -1,11 +1,10 @@
 import type { WebSocket } from 'ws';
-import { isHeraldError } from '../core/errors.js';
+import { isHeraldError, type ErrorCode } from '../core/errors.js';
 import type { Grant } from '../core/grant.js';
 import type { PeerEvent, Session } from '../core/types.js';
+import { closeCodeOf, seedCodeOf } from '../protocol/error-table.js';
+import { Connection } from './connection.js';
 import { CLOSE, type ConnectionContext } from './context.js';
-import { Guard, type Violation } from './guard.js';
-import { Inbox } from './inbox.js';
-import { closeSocket, sendText } from './send.js';
 import { toSeed } from './translate.js';
 
 /**
@@ -44,34 +43,36 @@ export function parseSeedPath(pathname: string): { role: SeedRole; id: string } 
   return { role, id };
 }
 
-export class SeedConnection implements Session {
+export class SeedConnection extends Connection implements Session {
   readonly protocol = 'seed' as const;
   readonly peerId: string;
   /** The room this connection is bound to: the sender's own room, or the reader's join. */
   private room: string | undefined;
-  private readonly inbox = new Inbox((frame) => this.handle(frame));
-  private readonly guard: Guard;
 
   constructor(
-    private readonly ws: WebSocket,
-    private readonly ctx: ConnectionContext,
+    ws: WebSocket,
+    ctx: ConnectionContext,
     readonly role: SeedRole,
     readonly id: string,
     private readonly grant?: Grant,
   ) {
-    this.guard = new Guard(ctx.limits, (v) => this.violated(v));
+    super(ws, ctx);
     // parseSeedPath refuses reader ids containing '/', so these can never clash.
     this.peerId = role === 'sender' ? SENDER_PREFIX + id : id;
-    ws.on('message', (data, isBinary) => {
-      if (isBinary) return this.close(CLOSE.unsupportedData, 'binary frames are not supported');
-      if (!this.guard.allow()) return this.error('rate-limited', 'too many messages; slow down');
-      this.inbox.push(data.toString());
-    });
-    ws.on('close', () => {
-      this.guard.dispose();
-      this.ctx.hub.disconnect(this.peerId, this, false);
-    });
     void this.inbox.waitFor(this.open());
+  }
+
+  protected closed(): void {
+    this.ctx.hub.disconnect(this.peerId, this, false);
+  }
+
+  /** The article's clients get 1003 for a binary frame, as ever. */
+  protected override binaryFrame(): void {
+    this.close(CLOSE.unsupportedData, 'binary frames are not supported');
+  }
+
+  protected refuse(code: ErrorCode, message: string): void {
+    this.error(seedCodeOf(code), message);
   }
 
   private async open(): Promise<void> {
@@ -88,7 +89,7 @@ export class SeedConnection implements Session {
         if (this.room) this.guard.joined();
       }
     } catch (err) {
-      const code = !isHeraldError(err) ? 1011 : err.code === 'conflict' ? CLOSE.conflict : err.code === 'forbidden' ? CLOSE.forbidden : 1011;
+      const code = closeCodeOf(isHeraldError(err) ? err.code : 'internal');
       this.fail(err);
       this.close(code, isHeraldError(err) ? err.message : 'internal error');
     }
@@ -123,11 +124,7 @@ export class SeedConnection implements Session {
     }
   }
 
-  close(code: number, reason: string): void {
-    closeSocket(this.ws, code, reason);
-  }
-
-  private handle(frame: string): void | Promise<void> {
+  protected handle(frame: string): void | Promise<void> {
     const bar1 = frame.indexOf('|');
     if (bar1 <= 0) return this.error('bad-frame', 'expected type|target|value');
     const bar2 = frame.indexOf('|', bar1 + 1);
@@ -175,7 +172,7 @@ export class SeedConnection implements Session {
       this.ctx.log.error({ err, peer: this.peerId }, 'seed connection failed');
       return this.error('internal', 'internal error');
     }
-    this.error(err.code === 'not-found' ? notFoundCode : err.code, err.message);
+    this.error(err.code === 'not-found' ? notFoundCode : seedCodeOf(err.code), err.message);
   }
 
   private error(code: string, message: string): void {
@@ -183,14 +180,8 @@ export class SeedConnection implements Session {
     this.send(`error|${code}|${message}`);
   }
 
-  private violated(violation: Violation): void {
-    if (violation === 'rate-abuse') return this.close(CLOSE.rateLimited, 'rate limit exceeded repeatedly');
-    this.error('join-timeout', 'no room joined in time');
-    this.close(CLOSE.joinTimeout, 'no room joined in time');
-  }
-
   private send(frame: string): void {
-    sendText(this.ws, frame);
+    this.write(frame);
   }
 }
 

@@ -340,6 +340,7 @@ describe('join timeout', () => {
     const silent = await TestSocket.open(`${server.ws}/ws`);
     const error = await hello.nextJson('error');
     expect(error.message).toMatch(/no room joined in time/);
+    expect(error.code).toBe('join-timeout'); // the same code as seed's error|join-timeout
     expect((await hello.closed).code).toBe(4408);
     expect((await silent.nextJson('error')).message).toMatch(/no room joined in time/);
     expect((await silent.closed).code).toBe(4408);
