@@ -117,9 +117,11 @@ export class Hub implements ClusterListener {
   /**
    * Binds `peerId` to a new session. A peer id already held here is taken over
    * (replace-on-reconnect): its old session is closed with 4000 and its rooms carry over.
-   * Another identity may never take a held id. `identity` defaults to the token's `sub`.
+   * Another identity may never take a held id. `direct` binds a room-less peer: its identity
+   * is given (not the token's `sub`) and it has no resume token.
    */
-  async connect(peerId: string, session: Session, grant?: Grant, resumeToken?: string, identity = grant?.sub): Promise<Connected> {
+  async connect(peerId: string, session: Session, grant?: Grant, resumeToken?: string, direct?: { identity: string }): Promise<Connected> {
+    const identity = direct ? direct.identity : grant?.sub;
     const existing = this.peers.get(peerId);
     if (existing) {
       if (existing.identity !== identity) {
@@ -137,10 +139,11 @@ export class Hub implements ClusterListener {
       session,
       detached: undefined,
       rooms: new Map(),
-      resumeToken: randomBytes(18).toString('base64url'),
+      // Room-less peers never resume: no token, no index entry (memory per idle peer).
+      resumeToken: direct ? '' : randomBytes(18).toString('base64url'),
     };
     this.peers.set(peerId, state);
-    this.byResumeToken.set(state.resumeToken, state);
+    if (!direct) this.byResumeToken.set(state.resumeToken, state);
     // With a resume token the peer may be resuming from another instance, which then hands
     // over its rooms (moved here already) and the events that waited for it. The claim also
     // refuses an id that another identity holds on another instance (conflict).
@@ -250,7 +253,7 @@ export class Hub implements ClusterListener {
    * direct messages that waited for it, wherever they were sent from.
    */
   async connectDirect(peerId: string, session: Session, identity: string, grant?: Grant): Promise<PeerEvent[]> {
-    await this.connect(peerId, session, grant, undefined, identity);
+    await this.connect(peerId, session, grant, undefined, { identity });
     const waiting = await this.cluster.direct.collect(peerId);
     return waiting.map((q) => q.event);
   }
