@@ -185,18 +185,12 @@ export class Gateway {
   private readonly onSocketError = (err: Error): void => this.log.debug({ err }, 'socket error');
 
   private route(ws: WebSocket, url: URL, ip: string, grant: Grant | undefined): void {
+    if (url.pathname === this.peerjsSocketPath) return this.routePeerJs(ws, url, ip, grant);
     this.heartbeat.watch(ws);
     if (url.pathname === '/ws') {
       const connection = new JsonConnection(ws, this.ctx, grant);
       this.expireWith(ws, connection, grant);
       return this.track(ws, connection, { ip, protocol: 'json' });
-    }
-    if (url.pathname === this.peerjsSocketPath) {
-      const query = parsePeerJsQuery(url, this.config.peerjsKey);
-      if (typeof query === 'string') return refusePeerJs(ws, 'bad-request', query);
-      const connection = new PeerJsConnection(ws, this.ctx, this.peerjsLiveness, query.id, query.token, grant);
-      this.expireWith(ws, connection, grant);
-      return this.track(ws, connection, { ip, protocol: 'peerjs', peer: query.id });
     }
     const seed = parseSeedPath(url.pathname);
     if (typeof seed === 'string') {
@@ -207,6 +201,18 @@ export class Gateway {
     const connection = new SeedConnection(ws, this.ctx, seed.role, seed.id, grant);
     this.expireWith(ws, connection, grant);
     this.track(ws, connection, { ip, protocol: 'seed', role: seed.role, peer: connection.peerId });
+  }
+
+  /**
+   * PeerJS clients send HEARTBEAT every 5 s and their liveness check drops silent ones, as
+   * PeerServer does; a WebSocket ping on top would only cost a write and a read per socket.
+   */
+  private routePeerJs(ws: WebSocket, url: URL, ip: string, grant: Grant | undefined): void {
+    const query = parsePeerJsQuery(url, this.config.peerjsKey);
+    if (typeof query === 'string') return refusePeerJs(ws, 'bad-request', query);
+    const connection = new PeerJsConnection(ws, this.ctx, this.peerjsLiveness, query.id, query.token, grant);
+    this.expireWith(ws, connection, grant);
+    this.track(ws, connection, { ip, protocol: 'peerjs', peer: query.id });
   }
 
   /**

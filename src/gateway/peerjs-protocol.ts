@@ -27,6 +27,7 @@ export const PEERJS_ERRORS = {
   missingParameters: 'No id, token, or key supplied to websocket server',
 } as const;
 
+const HEARTBEAT = '{"type":"HEARTBEAT"}';
 /** Message types relayed by `dst`; anything else (and bad JSON) is dropped, the socket kept. */
 const RELAYED = new Set(['OFFER', 'ANSWER', 'CANDIDATE', 'LEAVE', 'EXPIRE']);
 /** Types that only make sense to a connected peer: never queued (PeerServer drops them too). */
@@ -205,6 +206,7 @@ export class PeerJsConnection extends Connection implements Session {
   }
 
   protected handle(text: string): void {
+    if (text === HEARTBEAT) return; // the bulk of an idle peer's traffic: no parse
     let msg: unknown;
     try {
       msg = JSON.parse(text);
