@@ -28,9 +28,9 @@ const opt = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.slice(name.l
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 const MODES = {
-  full: { pairs: 200, window: 8, warmupMs: 1500, measureMs: 4000, idleConns: 10000, heartbeatMs: 5000, idleSettleMs: 2000, idleMeasureMs: 30000 },
-  quick: { pairs: 200, window: 8, warmupMs: 400, measureMs: 1000, idleConns: 1000, heartbeatMs: 5000, idleSettleMs: 500, idleMeasureMs: 5000 },
-  smoke: { pairs: 4, window: 4, warmupMs: 100, measureMs: 300, idleConns: 50, heartbeatMs: 5000, idleSettleMs: 100, idleMeasureMs: 500 },
+  full: { reps: 3, pairs: 200, window: 8, warmupMs: 1500, measureMs: 4000, idleConns: 10000, heartbeatMs: 5000, idleSettleMs: 2000, idleMeasureMs: 30000 },
+  quick: { reps: 1, pairs: 200, window: 8, warmupMs: 400, measureMs: 1000, idleConns: 1000, heartbeatMs: 5000, idleSettleMs: 500, idleMeasureMs: 5000 },
+  smoke: { reps: 1, pairs: 4, window: 4, warmupMs: 100, measureMs: 300, idleConns: 50, heartbeatMs: 5000, idleSettleMs: 100, idleMeasureMs: 500 },
 };
 
 if (argv.includes('--serve-peer')) await servePeer();
@@ -117,20 +117,42 @@ async function run() {
   }
 
   // Idle first: its memory baseline is the freshly started server.
-  const scenarios = [
-    ...(P.idleConns > 0 ? [{ kind: 'idle', label: 'idle', conns: P.idleConns, ...P }] : []),
-    { kind: 'throughput', label: 'thr2500', size: 2500, ...P },
-    { kind: 'throughput', label: 'thr250', size: 250, ...P },
-  ];
-  const results = {};
-  for (const target of ['peer', 'herald']) {
-    say(`${target}: starting`);
-    const server = await startServer(target);
-    results[target] = await runLoad({ target, url: `ws://127.0.0.1:${server.port}`, pid: server.proc.pid, scenarios });
-    await stopServer(server);
+  // Both servers run side by side (the one not under load idles). The idle phase comes first,
+  // so its memory baseline is a fresh server; the relay phases then alternate between the two,
+  // in turn, `reps` times, and each reports its median, so a noisy moment on a shared machine
+  // hits both rather than one.
+  const servers = {};
+  for (const target of ['peer', 'herald']) servers[target] = await startServer(target);
+  const load1 = async (target, sc) => {
+    const [r] = await runLoad({ target, url: `ws://127.0.0.1:${servers[target].port}`, pid: servers[target].proc.pid, scenarios: [sc] });
+    return r;
+  };
+  const results = { peer: [], herald: [] };
+  if (P.idleConns > 0) {
+    for (const target of ['peer', 'herald']) {
+      say(`${target}: idle`);
+      results[target].push(await load1(target, { kind: 'idle', label: 'idle', conns: P.idleConns, ...P }));
+    }
   }
+  for (let rep = 0; rep < P.reps; rep++) {
+    for (const size of [2500, 250]) {
+      for (const target of rep % 2 === 0 ? ['peer', 'herald'] : ['herald', 'peer']) {
+        say(`${target}: relay ${size} B, run ${rep + 1}/${P.reps}`);
+        results[target].push(await load1(target, { kind: 'throughput', label: `thr${size}`, size, ...P }));
+      }
+    }
+  }
+  for (const target of ['peer', 'herald']) await stopServer(servers[target]);
 
-  const get = (t, label) => results[t].find((r) => r.label === label);
+  const median = (xs) => {
+    const v = xs.filter((x) => Number.isFinite(x)).sort((a, b) => a - b);
+    return v.length ? v[Math.floor(v.length / 2)] : undefined;
+  };
+  const get = (t, label) => {
+    const runs = results[t].filter((r) => r.label === label && !r.error);
+    if (runs.length === 0) return undefined;
+    return Object.fromEntries(['msgPerSec', 'srvUsPerMsg', 'rssKbPerConn', 'srvCpuPct'].map((k) => [k, median(runs.map((r) => r[k]))]));
+  };
   const rows = [
     ['PeerJS relay 2.5 KB, msg/s', (t) => get(t, 'thr2500')?.msgPerSec, 'higher', '≥ 1.5×'],
     ['PeerJS relay 250 B, msg/s', (t) => get(t, 'thr250')?.msgPerSec, 'higher', '≥ 1.5×'],
@@ -155,7 +177,7 @@ async function run() {
   mkdirSync(outDir, { recursive: true });
   const file = join(outDir, `peerjs-${saved.meta.date.replace(/[:.]/g, '-')}.json`);
   writeFileSync(file, JSON.stringify(saved, null, 2));
-  console.log(`\nPeerJS protocol (${MODE}): Herald against PeerServer (peer 1.0.x), same run, same generator, ${taskset ? 'servers on core 0, generator on core 1' : 'unpinned'}\n`);
+  console.log(`\nPeerJS protocol (${MODE}): Herald against PeerServer (peer 1.0.x), same run, same generator, ${taskset ? 'servers on core 0, generator on core 1' : 'unpinned'}; relay: median of ${P.reps} alternating runs; load average at end ${loadavg().map((x) => x.toFixed(2)).join(' ')}\n`);
   console.log(table);
   if (errors.length) console.log(`\npeerjs failures:\n${errors.map((e) => `- ${e}`).join('\n')}`);
   console.log(`\npeerjs results: ${file.startsWith(ROOT) ? file.slice(ROOT.length + 1) : file}`);

@@ -3,7 +3,7 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { BrowserContext, Page } from 'playwright-core';
-import { openPage } from '../helpers/browser.js';
+import { openPage, waitForFramesDecoded, type FramesResult } from '../helpers/browser.js';
 
 /**
  * A PeerJS app as a developer would ship it: a static page that loads the real `peerjs`
@@ -120,4 +120,33 @@ export function sentBy(tag: string): unknown[] {
 export async function inbox(page: Page, n: number): Promise<unknown[]> {
   await page.waitForFunction((k) => (window as any).app.inbox.length >= k, n, { polling: 50, timeout: 30_000 });
   return page.evaluate(() => (window as any).app.inbox);
+}
+
+/** Starts the page's Peer (a fixed id, or one from the server) and resolves with its id. */
+export async function started(p: Page, id?: string): Promise<string> {
+  const r = await p.evaluate((pid) => (window as any).app.start(pid), id);
+  if (!r || typeof r.id !== 'string') throw new Error(`Peer did not open: ${JSON.stringify(r)}`);
+  return r.id;
+}
+
+/** `a` opens a DataConnection to `bId`; both send JSON, a string and binary; both receive all three. */
+export async function dataBothWays(a: Page, b: Page, bId: string): Promise<void> {
+  const opened = await a.evaluate((id) => (window as any).app.connect(id), bId);
+  if (opened !== 'open') throw new Error(`DataConnection did not open: ${opened}`);
+  await a.evaluate(() => (window as any).app.sendAll('a'));
+  expectEqual(await inbox(b, 3), sentBy('a'));
+  await b.waitForFunction(() => (window as any).app.events.includes('conn-open'), null, { timeout: 30_000 });
+  await b.evaluate(() => (window as any).app.sendAll('b'));
+  expectEqual(await inbox(a, 3), sentBy('b'));
+}
+
+/** `a` calls `bId`, which answers with its camera: resolves with both sides' decoded-frame counts. */
+export async function mediaBothWays(a: Page, b: Page, bId: string): Promise<[FramesResult, FramesResult]> {
+  await a.evaluate((id) => (window as any).app.callTo(id), bId);
+  const pc = 'window.app.call && window.app.call.peerConnection';
+  return Promise.all([waitForFramesDecoded(a, pc, { timeout: 60_000 }), waitForFramesDecoded(b, pc, { timeout: 60_000 })]);
+}
+
+function expectEqual(got: unknown, want: unknown): void {
+  if (JSON.stringify(got) !== JSON.stringify(want)) throw new Error(`received ${JSON.stringify(got)}, expected ${JSON.stringify(want)}`);
 }

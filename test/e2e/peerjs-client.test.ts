@@ -1,9 +1,9 @@
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { broadcasterContext, launchBrowser, waitForFramesDecoded } from '../helpers/browser.js';
+import { broadcasterContext, launchBrowser } from '../helpers/browser.js';
 import { startHerald, type Running } from '../helpers/herald.js';
 import { PeerJsSocket, instanceTarget } from '../helpers/peerjs-targets.js';
-import { PEERJS_BROWSER_ARGS, PeerJsApp, inbox, sentBy } from './peerjs-app.js';
+import { PEERJS_BROWSER_ARGS, PeerJsApp, dataBothWays, inbox, mediaBothWays, sentBy, started } from './peerjs-app.js';
 
 /**
  * The real `peerjs` client (1.5.x browser bundle) in Chromium, on a page served from another
@@ -37,12 +37,6 @@ afterAll(async () => {
 
 async function page(label: string): Promise<Page> {
   return app.open(context, herald.port, label);
-}
-
-async function started(p: Page, id?: string): Promise<string> {
-  const r = await p.evaluate((pid) => (window as any).app.start(pid), id);
-  expect(r).toHaveProperty('id');
-  return r.id;
 }
 
 describe('the real peerjs client against Herald, in Chromium', () => {
@@ -79,13 +73,7 @@ describe('the real peerjs client against Herald, in Chromium', () => {
     const a = await page('data-a');
     const b = await page('data-b');
     await started(a);
-    const bId = await started(b);
-    expect(await a.evaluate((id) => (window as any).app.connect(id), bId)).toBe('open');
-    await b.waitForFunction(() => (window as any).app.events.includes('conn-open'), null, { timeout: 30_000 });
-    await a.evaluate(() => (window as any).app.sendAll('a'));
-    expect(await inbox(b, 3)).toEqual(sentBy('a'));
-    await b.evaluate(() => (window as any).app.sendAll('b'));
-    expect(await inbox(a, 3)).toEqual(sentBy('b'));
+    await dataBothWays(a, b, await started(b));
     await Promise.all([a.close(), b.close()]);
   });
 
@@ -93,10 +81,7 @@ describe('the real peerjs client against Herald, in Chromium', () => {
     const a = await page('call-a');
     const b = await page('call-b');
     await started(a);
-    const bId = await started(b);
-    await a.evaluate((id) => (window as any).app.callTo(id), bId);
-    const pc = 'window.app.call && window.app.call.peerConnection';
-    const [fa, fb] = await Promise.all([waitForFramesDecoded(a, pc, { timeout: 60_000 }), waitForFramesDecoded(b, pc, { timeout: 60_000 })]);
+    const [fa, fb] = await mediaBothWays(a, b, await started(b));
     expect(fa.later[0]).toBeGreaterThan(fa.first[0]!);
     expect(fb.later[0]).toBeGreaterThan(fb.first[0]!);
     await Promise.all([a.close(), b.close()]);

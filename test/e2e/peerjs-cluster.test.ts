@@ -1,9 +1,9 @@
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { broadcasterContext, launchBrowser, waitForFramesDecoded } from '../helpers/browser.js';
+import { broadcasterContext, launchBrowser } from '../helpers/browser.js';
 import { Instance, startInstances } from '../helpers/instances.js';
 import { TestRedis } from '../helpers/redis.js';
-import { PEERJS_BROWSER_ARGS, PeerJsApp, inbox, sentBy } from './peerjs-app.js';
+import { PEERJS_BROWSER_ARGS, PeerJsApp, dataBothWays, inbox, mediaBothWays, sentBy, started } from './peerjs-app.js';
 
 /**
  * The real `peerjs` client on two Herald processes sharing a private redis-server, and on a
@@ -39,24 +39,12 @@ afterAll(async () => {
   await redis?.stop();
 });
 
-async function started(p: Page, id?: string): Promise<string> {
-  const r = await p.evaluate((pid) => (window as any).app.start(pid), id);
-  expect(r).toHaveProperty('id');
-  return r.id;
-}
-
 describe('the real peerjs client across two Herald processes and Redis', () => {
   it('a DataConnection from a peer on A to a peer on B carries data both ways', async () => {
     const a = await app.open(context, A.port, 'data@A');
     const b = await app.open(context, B.port, 'data@B');
     await started(a);
-    const bId = await started(b);
-    expect(await a.evaluate((id) => (window as any).app.connect(id), bId)).toBe('open');
-    await a.evaluate(() => (window as any).app.sendAll('a'));
-    expect(await inbox(b, 3)).toEqual(sentBy('a'));
-    await b.waitForFunction(() => (window as any).app.events.includes('conn-open'));
-    await b.evaluate(() => (window as any).app.sendAll('b'));
-    expect(await inbox(a, 3)).toEqual(sentBy('b'));
+    await dataBothWays(a, b, await started(b));
     await Promise.all([a.close(), b.close()]);
   });
 
@@ -64,10 +52,7 @@ describe('the real peerjs client across two Herald processes and Redis', () => {
     const a = await app.open(context, A.port, 'call@A');
     const b = await app.open(context, B.port, 'call@B');
     await started(a);
-    const bId = await started(b);
-    await a.evaluate((id) => (window as any).app.callTo(id), bId);
-    const pc = 'window.app.call && window.app.call.peerConnection';
-    const [fa, fb] = await Promise.all([waitForFramesDecoded(a, pc, { timeout: 60_000 }), waitForFramesDecoded(b, pc, { timeout: 60_000 })]);
+    const [fa, fb] = await mediaBothWays(a, b, await started(b));
     expect(fa.later[0]).toBeGreaterThan(fa.first[0]!);
     expect(fb.later[0]).toBeGreaterThan(fb.first[0]!);
     await Promise.all([a.close(), b.close()]);
