@@ -11,6 +11,8 @@ import { PEERJS_BROWSER_ARGS, PeerJsApp, dataBothWays, inbox, mediaBothWays, sen
  */
 
 const ALIVE_MS = 6000;
+/** Generous, so that a loaded machine opens the late page well within it. */
+const EXPIRE_MS = 8000;
 let herald: Running;
 let app: PeerJsApp;
 let browser: Browser;
@@ -21,7 +23,7 @@ const uid = (p: string) => `${p}${process.pid}x${++n}`;
 
 beforeAll(async () => {
   [herald, app, browser] = await Promise.all([
-    startHerald({ peerjsExpireMs: 2000, peerjsAliveTimeoutMs: ALIVE_MS, heartbeatMs: 1000 }),
+    startHerald({ peerjsExpireMs: EXPIRE_MS, peerjsAliveTimeoutMs: ALIVE_MS, heartbeatMs: 1000 }),
     PeerJsApp.start(),
     launchBrowser({ args: PEERJS_BROWSER_ARGS }),
   ]);
@@ -40,7 +42,7 @@ async function page(label: string): Promise<Page> {
 }
 
 describe('the real peerjs client against Herald, in Chromium', () => {
-  it('gets an id from the server, and opens with a fixed id', async () => {
+  it('gets an id from the server, and opens with a fixed id', { timeout: 60_000 }, async () => {
     const a = await page('server-id');
     expect(await started(a)).toMatch(/^[0-9a-f-]{36}$/);
     const b = await page('fixed-id');
@@ -49,7 +51,7 @@ describe('the real peerjs client against Herald, in Chromium', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
-  it('an id in use is refused (unavailable-id), then free again after destroy()', async () => {
+  it('an id in use is refused (unavailable-id), then free again after destroy()', { timeout: 60_000 }, async () => {
     const id = uid('taken');
     const holder = await page('holder');
     await started(holder, id);
@@ -69,7 +71,7 @@ describe('the real peerjs client against Herald, in Chromium', () => {
     await Promise.all([holder.close(), other.close()]);
   });
 
-  it('a DataConnection carries JSON, a string and binary in both directions', async () => {
+  it('a DataConnection carries JSON, a string and binary in both directions', { timeout: 60_000 }, async () => {
     const a = await page('data-a');
     const b = await page('data-b');
     await started(a);
@@ -87,7 +89,7 @@ describe('the real peerjs client against Herald, in Chromium', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
-  it('connecting to an unknown peer gives peer-unavailable', async () => {
+  it('connecting to an unknown peer gives peer-unavailable', { timeout: 60_000 }, async () => {
     const a = await page('unknown');
     await started(a);
     expect(await a.evaluate((id) => (window as any).app.connect(id), uid('nobody'))).toBe('error:peer-unavailable');
@@ -111,7 +113,7 @@ describe('the real peerjs client against Herald, in Chromium', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
-  it('disconnect() then reconnect() keeps the id, and the peer is reachable again', async () => {
+  it('disconnect() then reconnect() keeps the id, and the peer is reachable again', { timeout: 60_000 }, async () => {
     const a = await page('reconnect');
     const id = await started(a);
     await a.evaluate(() => (window as any).app.peer.disconnect());
@@ -126,7 +128,7 @@ describe('the real peerjs client against Herald, in Chromium', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
-  it('a connection to a peer that appears within the expiry waits for it and opens', async () => {
+  it('a connection to a peer that appears within the expiry waits for it and opens', { timeout: 60_000 }, async () => {
     const a = await page('early');
     const b = await page('late');
     await started(a);

@@ -40,7 +40,7 @@ afterAll(async () => {
 });
 
 describe('the real peerjs client across two Herald processes and Redis', () => {
-  it('a DataConnection from a peer on A to a peer on B carries data both ways', async () => {
+  it('a DataConnection from a peer on A to a peer on B carries data both ways', { timeout: 60_000 }, async () => {
     const a = await app.open(context, A.port, 'data@A');
     const b = await app.open(context, B.port, 'data@B');
     await started(a);
@@ -58,7 +58,7 @@ describe('the real peerjs client across two Herald processes and Redis', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
-  it('an id held on A is refused on B (unavailable-id)', async () => {
+  it('an id held on A is refused on B (unavailable-id)', { timeout: 60_000 }, async () => {
     const id = uid('held');
     const a = await app.open(context, A.port, 'holder@A');
     await started(a, id);
@@ -68,7 +68,7 @@ describe('the real peerjs client across two Herald processes and Redis', () => {
     await Promise.all([a.close(), b.close()]);
   });
 
-  it('an unknown id, from A, gives peer-unavailable', async () => {
+  it('an unknown id, from A, gives peer-unavailable', { timeout: 60_000 }, async () => {
     const a = await app.open(context, A.port, 'unknown@A');
     await started(a);
     expect(await a.evaluate((id) => (window as any).app.connect(id), uid('nobody'))).toBe('error:peer-unavailable');
@@ -77,7 +77,7 @@ describe('the real peerjs client across two Herald processes and Redis', () => {
 });
 
 describe('new Peer(id, { host, port, path: "/", key: "peerjs" }) against a Herald with default settings', () => {
-  it('opens and carries data, with no other client option', async () => {
+  it('opens and carries data, with no other client option', { timeout: 60_000 }, async () => {
     // `ice=default`: the page passes nothing but host, port, path and key to Peer.
     const a = await app.open(context, plain.port, 'defaults-a', 'default');
     const b = await app.open(context, plain.port, 'defaults-b', 'default');
