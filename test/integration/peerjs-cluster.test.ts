@@ -113,4 +113,18 @@ describe('PeerJS across two instances', () => {
       await new Promise((r) => setTimeout(r, 100));
     }
   });
+
+  // Last: it drains A for good.
+  it("a drain closes A's PeerJS sockets with 1001 and the same id and token open again on B", async () => {
+    const id = uid('drained');
+    const a = await connect(A, id, 'keep');
+    const c = await connect(B, uid('c'));
+    const draining = A.terminate();
+    expect((await a.closed).code).toBe(1001);
+    // What the client's reconnect() does once the load balancer sends it elsewhere.
+    const again = await connect(B, id, 'keep');
+    c.json({ type: 'OFFER', dst: id, payload: 'welcome back' });
+    expect(await again.nextMessage()).toEqual({ type: 'OFFER', src: c.id, dst: id, payload: 'welcome back' });
+    expect(await draining).toBe(0);
+  });
 });
