@@ -206,6 +206,8 @@ export class PeerJsConnection extends Connection implements Session {
   }
 
   protected handle(text: string): void {
+    // Messages wait in the inbox until the id is registered; a refused socket's never count.
+    if (!this.registered || this.isClosed) return;
     if (text === HEARTBEAT) return; // the bulk of an idle peer's traffic: no parse
     let msg: unknown;
     try {
@@ -220,7 +222,6 @@ export class PeerJsConnection extends Connection implements Session {
     const payload = rawMember(text, 'payload');
     this.ctx.hub.sendDirect(this.peerId, hubPeerId(dst), { kind: 'peerjs', type, payload }, !NOT_QUEUED.has(type));
   }
-
 }
 
 /** Parses and checks the upgrade's query as PeerServer does; returns the refusal text if any. */

@@ -111,6 +111,18 @@ describe.each(TARGETS)('PeerJS protocol on $name', ({ start }) => {
     expect(await holder.nextMessage()).toEqual({ type: 'OFFER', src: other.id, dst: id, payload: { still: 'there' } });
   });
 
+  it('a socket refused with ID-TAKEN cannot send as the id, even messages sent before the refusal', async () => {
+    const id = uid('t');
+    await connect(id, 'token-1');
+    const victim = await connect(uid('v'));
+    const thief = new PeerJsSocket(target, id, 'token-2');
+    await thief.opened;
+    thief.json({ type: 'OFFER', dst: victim.id, payload: 'forged' });
+    await thief.nextJson('ID-TAKEN');
+    await thief.closed;
+    expect((await victim.nextAfterMarker('clean')).payload).toEqual({ marker: 'clean' });
+  });
+
   it('an id held with the same token is taken over by the new socket (reconnect)', async () => {
     const id = uid('r');
     await connect(id, 'same');
