@@ -44,7 +44,6 @@ export class DirectExpiry {
     private readonly mail: () => DirectMail,
     private readonly ttlMs: number,
     private readonly expired: (from: string, to: string) => void,
-    private readonly failed: (err: unknown) => void,
   ) {}
 
   get pending(): number {
@@ -76,10 +75,14 @@ export class DirectExpiry {
 
   private async fire(key: string, from: string, to: string): Promise<void> {
     this.timers.delete(key);
+    let dropped: number;
     try {
-      if ((await this.mail().expire(to, from)) > 0) this.expired(from, to);
-    } catch (err) {
-      this.failed(err);
+      dropped = await this.mail().expire(to, from);
+    } catch {
+      // The queue cannot be reached (Redis slow or away): the sender is told all the same, and
+      // what is left in the queue goes with its key's TTL.
+      dropped = 1;
     }
+    if (dropped > 0) this.expired(from, to);
   }
 }

@@ -86,8 +86,6 @@ export class Hub implements ClusterListener {
       () => this.cluster.direct,
       options.directTtlMs ?? 5000,
       (from, to) => this.deliver(from, { type: 'direct-expired', to }),
-      // Best effort, like PeerServer's: a queue that cannot be reached expires with its key's TTL.
-      () => undefined,
     );
   }
 

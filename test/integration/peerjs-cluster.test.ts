@@ -59,6 +59,19 @@ describe('PeerJS across two instances', () => {
     expect(await holder.nextMessage()).toEqual({ type: 'OFFER', src: c.id, dst: id, payload: 'still yours' });
   });
 
+  it('a socket refused on B cannot send as the id held on A, even before its refusal', async () => {
+    const id = uid('held');
+    await connect(A, id, 'token-a');
+    const victim = await connect(B, uid('v'));
+    const thief = new PeerJsSocket(instanceTarget(B), id, 'token-b');
+    await thief.opened;
+    // Sent while B is still asking Redis who holds the id.
+    thief.json({ type: 'OFFER', dst: victim.id, payload: 'forged' });
+    await thief.nextJson('ID-TAKEN');
+    await thief.closed;
+    expect((await victim.nextAfterMarker('clean')).payload).toEqual({ marker: 'clean' });
+  });
+
   it('the same token reconnecting on B takes the id over from A', async () => {
     const id = uid('moving');
     const old = await connect(A, id, 'mine');
