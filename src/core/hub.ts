@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, ClusterListener, Handoff, ResumeClaim } from '../cluster/cluster.js';
-import { DirectExpiry } from './direct.js';
+import { DirectExpiry, type QueuedDirect } from './direct.js';
 import { HeraldError } from './errors.js';
 import { checkGrant, type Grant } from './grant.js';
 import { Presence } from './presence.js';
@@ -252,7 +252,8 @@ export class Hub implements ClusterListener {
    */
   async connectDirect(peerId: string, session: Session, identity: string, grant?: Grant): Promise<PeerEvent[]> {
     await this.connect(peerId, session, grant, undefined, { identity });
-    const waiting = await this.cluster.direct.collect(peerId);
+    // Best effort: the peer is connected either way, and a queue out of reach expires on its own.
+    const waiting = await this.cluster.direct.collect(peerId).catch((): QueuedDirect[] => []);
     return waiting.map((q) => q.event);
   }
 
