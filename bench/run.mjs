@@ -499,8 +499,9 @@ async function main() {
   }
   if (errors.length) console.log(`\nproblems:\n${errors.map((e) => `- ${e}`).join('\n')}`);
   console.log(`\nresults: ${file.startsWith(ROOT) ? file.slice(ROOT.length + 1) : file}`);
-  // The PeerJS protocol against PeerServer: self-contained in bench/peerjs.mjs.
-  if (want('peerjs')) spawnSync(process.execPath, [join(HERE, 'peerjs.mjs'), `--mode=${MODE}`, ...(opt('out') ? [`--out=${opt('out')}`] : [])], { cwd: ROOT, stdio: 'inherit' });
+  // The PeerJS protocol against PeerServer: self-contained in bench/peerjs.mjs (which has
+  // its own smoke test, test/bench-peerjs-smoke.test.ts).
+  if (MODE !== 'smoke' && want('peerjs')) spawnSync(process.execPath, [join(HERE, 'peerjs.mjs'), `--mode=${MODE}`, ...(opt('out') ? [`--out=${opt('out')}`] : [])], { cwd: ROOT, stdio: 'inherit' });
 }
 
 /** `--table=<results.json>`: prints the table of a saved run again (with this version's rows). */

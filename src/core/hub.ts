@@ -277,11 +277,9 @@ export class Hub implements ClusterListener {
     const max = wait ? (this.options.directQueueMax ?? 256) : 0;
     this.cluster.direct.post(toId, { from: fromId, at, event }, this.options.directTtlMs ?? 5000, max).then((outcome) => {
       if (outcome === 'queued') this.directExpiry.queued(fromId, toId, at);
+      else if (outcome === 'sent') this.observer.relayed?.(payload, (performance.now() - started) / 1000);
       // A full queue: the sender hears once, now or when its waiting messages expire.
-      else if (outcome === 'full') {
-        if (!this.directExpiry.waiting(fromId, toId)) bounce();
-      }
-      else this.observer.relayed?.(payload, (performance.now() - started) / 1000);
+      else if (!this.directExpiry.waiting(fromId, toId)) bounce();
     }, bounce);
   }
 
