@@ -20,16 +20,16 @@ let context: BrowserContext;
 let n = 0;
 const uid = (p: string) => `${p}${process.pid}x${++n}`;
 
+// One process at a time: three Herald processes and Chromium starting at once can starve
+// each other on a loaded 2-core machine.
 beforeAll(async () => {
   redis = await TestRedis.start();
-  [[A, B], plain, app, browser] = await Promise.all([
-    startInstances(2, { redisUrl: redis.url, env: { HERALD_PEERJS_EXPIRE_MS: '2000' } }),
-    Instance.start({ name: 'herald-defaults' }),
-    PeerJsApp.start(),
-    launchBrowser({ args: PEERJS_BROWSER_ARGS }),
-  ]);
+  [A, B] = await startInstances(2, { redisUrl: redis.url, env: { HERALD_PEERJS_EXPIRE_MS: '2000' } });
+  plain = await Instance.start({ name: 'herald-defaults' });
+  app = await PeerJsApp.start();
+  browser = await launchBrowser({ args: PEERJS_BROWSER_ARGS });
   context = await broadcasterContext(browser);
-});
+}, 180_000);
 
 afterAll(async () => {
   await context?.close().catch(() => {});
