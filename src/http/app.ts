@@ -26,7 +26,7 @@ export interface AppDeps {
 export function createApp({ config, log, hub, metrics, tokens, readiness }: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
-  app.proxy = config.trustProxy;
+  app.proxy = config.trustProxy !== false; // X-Forwarded-Proto/Host; the client address is request.ts clientIp
   app.use(async (ctx, next) => {
     try {
       await next();
