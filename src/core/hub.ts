@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, ClusterListener, Handoff, ResumeClaim } from '../cluster/cluster.js';
 import { HeraldError } from './errors.js';
-import { checkGrant, type Grant } from './grant.js';
+import { allows, checkGrant, type Grant } from './grant.js';
 import { Presence } from './presence.js';
 import type { Room } from './room.js';
 import { maySignal, type LeaveReason, type Member, type Payload, type PeerEvent, type Protocol, type Role, type Session } from './types.js';
@@ -41,7 +41,8 @@ interface PeerState {
   readonly id: string;
   /** Token identity (`sub`); undefined in open mode. */
   readonly identity: string | undefined;
-  readonly grant: Grant | undefined;
+  /** The grant in force: that of the token the current session came with. */
+  grant: Grant | undefined;
   protocol: Protocol;
   session: Session | undefined;
   detached: Detached | undefined;
@@ -105,6 +106,7 @@ export class Hub implements ClusterListener {
       }
       this.expireQueue(existing);
       this.attach(existing, session);
+      this.regrant(existing, grant);
       return { peerId, resumeToken: existing.resumeToken, rooms: existing.rooms };
     }
     const state: PeerState = {
@@ -132,6 +134,7 @@ export class Hub implements ClusterListener {
     if (!handoff) return { peerId, resumeToken: state.resumeToken, rooms: state.rooms };
     for (const [room, role] of handoff.rooms) state.rooms.set(room, role);
     if (this.peers.get(peerId) === state) for (const event of handoff.queue) this.deliver(peerId, event);
+    this.regrant(state, grant);
     return { peerId, resumeToken: state.resumeToken, rooms: state.rooms, resumed: true };
   }
 
@@ -142,6 +145,7 @@ export class Hub implements ClusterListener {
     const queued = state.detached?.queue ?? [];
     this.attach(state, session);
     for (const event of queued) session.deliver(event);
+    this.regrant(state, grant);
     return { peerId: state.id, resumeToken, rooms: state.rooms };
   }
 
@@ -327,6 +331,22 @@ export class Hub implements ClusterListener {
     state.session = session;
     state.protocol = session.protocol;
     if (previous && previous !== session) previous.close(4000, 'replaced');
+  }
+
+  /**
+   * A session resumed or replaced with a new token: that token's grant is the one in force
+   * from now on (it may be narrower than the one the peer started with). Rooms it no longer
+   * allows are left, and the peer is told with `removed {reason: 'revoked'}`.
+   */
+  private regrant(state: PeerState, grant: Grant | undefined): void {
+    state.grant = grant;
+    if (!grant) return;
+    for (const [roomId, role] of state.rooms) {
+      if (allows(grant, roomId, role)) continue;
+      state.rooms.delete(roomId); // first, so the cluster's echo of the leave tells no one twice
+      this.cluster.leave(roomId, state.id, 'revoked').catch(() => undefined);
+      this.deliver(state.id, { type: 'removed', room: roomId, reason: 'revoked' });
+    }
   }
 
   /** Forgets a peer on this instance (its rooms are the caller's business). */

@@ -28,6 +28,7 @@ function halfOpen(port: number, localAddress: string): Promise<Socket> {
       resolve(s);
     });
     s.on('error', () => undefined); // a reset at close is the expected end
+    s.resume(); // read the server's 408 and FIN, so that its close is seen here
     s.once('error', reject);
     raw.push(s);
   });
