@@ -7,6 +7,7 @@ import type { Config } from '../config.js';
 import { HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
 import { checkGrant, type Grant } from '../core/grant.js';
 import type { Hub } from '../core/hub.js';
+import { ownsPeerId } from '../core/peer-ids.js';
 import type { Session } from '../core/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
@@ -156,6 +157,7 @@ export class Gateway {
         if (seed && typeof seed !== 'string') {
           if (seed.role === 'sender') checkGrant(grant, seed.id, 'broadcaster');
           else if (!grant.roles.has('viewer')) throw new HeraldError('forbidden', 'token does not grant the viewer role');
+          else if (!ownsPeerId(grant.sub, seed.id)) throw new HeraldError('forbidden', 'reader id belongs to another identity');
         }
       }
     } catch (err) {
