@@ -95,4 +95,21 @@ describe('half-open sockets and connection caps (finding 3)', () => {
     await waitFor('the slots to be free again', async () => (await new Promise<number>((r) => server!.herald.server.getConnections((_e, n) => r(n)))) === 0);
     expect(await healthz(server.http)).toBe(200);
   });
+
+  it('behind nginx ($proxy_add_x_forwarded_for) a forged first hop buys no slots: 3 of 50 connections are accepted (finding 4)', async () => {
+    server = await startHerald({ maxConnectionsPerIp: 3, trustProxy: 'true' });
+    const results: string[] = [];
+    const sockets: TestSocket[] = [];
+    for (let i = 0; i < 50; i++) {
+      // What nginx forwards: the client's own (forged) header, then the address it really saw.
+      const headers = { 'X-Forwarded-For': `198.51.${i}.1, ${'9'.repeat(i * 160)}x, 127.0.0.5` };
+      const s = new TestSocket(`${server.ws}/webrtc/reader/u${i}`, { headers });
+      sockets.push(s);
+      results.push(await s.opened.then(() => 'open', (e: Error) => e.message));
+    }
+    expect(results.filter((r) => r === 'open')).toHaveLength(3);
+    expect(results.filter((r) => r === 'upgrade refused: 429')).toHaveLength(47);
+    expect([...server.herald.gateway.admission.perIp.keys()]).toEqual(['127.0.0.5']);
+    for (const s of sockets) s.ws.close();
+  });
 });
