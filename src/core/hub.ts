@@ -30,8 +30,10 @@ interface Detached {
   timer: NodeJS.Timeout;
   /** Everything addressed to the peer while away, in order. */
   queue: PeerEvent[];
-  /** Signals in `queue`; only signals count against `resumeQueueMax`. */
+  /** Signals in `queue`, capped at `resumeQueueMax` (past it, senders are told `expired`). */
   signals: number;
+  /** Membership notices in `queue`, capped at `resumeQueueMax` too (past it, the resume is given up). */
+  notices: number;
   /** Senders (room + id) already told `expired`: each is told once. */
   told: Set<string>;
 }
@@ -85,6 +87,11 @@ export class Hub implements ClusterListener {
 
   get peerCount(): number {
     return this.peers.size;
+  }
+
+  /** How many rooms peer `peerId` is in (0 when unknown). */
+  roomsHeld(peerId: string): number {
+    return this.peers.get(peerId)?.rooms.size ?? 0;
   }
 
   /** Rooms this instance holds members of. */
@@ -160,7 +167,7 @@ export class Hub implements ClusterListener {
     if (resumable && this.options.resumeGraceMs > 0 && state.rooms.size > 0) {
       const timer = setTimeout(() => this.graceExpired(state), this.options.resumeGraceMs);
       timer.unref();
-      state.detached = { timer, queue: [], signals: 0, told: new Set() };
+      state.detached = { timer, queue: [], signals: 0, notices: 0, told: new Set() };
       return;
     }
     void this.forget(state, reason);
@@ -259,10 +266,21 @@ export class Hub implements ClusterListener {
     }
     const detached = state.detached;
     if (!detached) return;
-    // Membership notices are always kept, so a resumed peer's view of its rooms is complete;
-    // they are bounded by room churn. Signals are capped: past the cap, senders are told.
-    if (event.type !== 'signal') detached.queue.push(event);
-    else if (detached.signals < this.options.resumeQueueMax) {
+    // Membership notices are kept, so a resumed peer's view of its rooms is complete. They
+    // are capped too: a view that needs more than `resumeQueueMax` of them is no longer worth
+    // replaying, so the resume is given up (the peer leaves its rooms now; on return it says
+    // hello afresh and joins again). Signals are capped: past the cap, senders are told.
+    if (event.type !== 'signal') {
+      if (detached.notices >= this.options.resumeQueueMax) {
+        if (detached.notices++ > this.options.resumeQueueMax) return; // given up already
+        clearTimeout(detached.timer);
+        // Not inside this delivery: it may be one of a loop over the room's members.
+        setImmediate(() => this.graceExpired(state));
+        return;
+      }
+      detached.notices++;
+      detached.queue.push(event);
+    } else if (detached.signals < this.options.resumeQueueMax) {
       detached.signals++;
       detached.queue.push(event);
     } else this.bounceExpired(detached, event.room, event.from, peerId);
@@ -371,6 +389,7 @@ export class Hub implements ClusterListener {
     }
     detached.queue.length = 0;
     detached.signals = 0;
+    detached.notices = 0;
   }
 
   /** Sends `expired` to a sender once per absence of the recipient. */

@@ -82,6 +82,7 @@ export class JsonConnection implements Session {
       case 'expired':
         return this.send({ type: 'expired', room: event.room, to: event.to });
       case 'removed':
+        if (this.peerId && this.ctx.hub.roomsHeld(this.peerId) === 0) this.guard.left();
         return this.send({ type: 'removed', room: event.room, reason: event.reason });
       case 'counts':
         return this.send({ type: 'counts', room: event.room, counts: event.counts });
@@ -197,6 +198,8 @@ export class JsonConnection implements Session {
     if (!(await this.ctx.hub.leave(this.peerId!, msg.room))) {
       throw new HeraldError('not-found', `not a member of room ${msg.room}`);
     }
+    // In no room again: the join timeout applies again, or a connection could park forever.
+    if (this.ctx.hub.roomsHeld(this.peerId!) === 0) this.guard.left();
     return { type: 'ack', id: msg.id, room: msg.room };
   }
 

@@ -131,6 +131,7 @@ export class SeedConnection implements Session {
         if (this.role === 'sender') this.close(CLOSE.kicked, 'removed from the room');
         else if (this.room === event.room) {
           this.room = undefined;
+          this.guard.left();
           this.send('leaveline');
         }
         return;
@@ -171,6 +172,7 @@ export class SeedConnection implements Session {
     if (bad) return this.error('bad-frame', bad);
     try {
       if (this.room && this.room !== roomId) await this.ctx.hub.leave(this.peerId, this.room);
+      if (this.room !== undefined) this.guard.left(); // a failed join below leaves it in no room
       this.room = undefined;
       await this.ctx.hub.join(this.peerId, roomId, 'viewer');
       this.room = roomId;
@@ -184,6 +186,7 @@ export class SeedConnection implements Session {
   private unbind(reason: 'unbound'): void {
     const room = this.room!;
     this.room = undefined;
+    this.guard.left();
     this.send('leaveline');
     this.ctx.hub.leave(this.peerId, room, reason).catch((err) => this.ctx.log.warn({ err, peer: this.peerId }, 'unbind failed'));
   }
