@@ -235,7 +235,8 @@ describe('connections per client address', () => {
         await new Promise((r) => setTimeout(r, 150));
         return verify(t);
       };
-      const attempts = Array.from({ length: 8 }, (_, i) => new TestSocket(`${withSecret.ws}/webrtc/reader/r${i}?token=${token}`));
+      // Reader ids in the token's own id space (sub `s`), see docs/security.md "Peer ids".
+      const attempts = Array.from({ length: 8 }, (_, i) => new TestSocket(`${withSecret.ws}/webrtc/reader/s~r${i}?token=${token}`));
       const results = await Promise.allSettled(attempts.map((s) => s.opened));
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
       const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String(r.reason.message));
