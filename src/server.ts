@@ -61,11 +61,9 @@ export class Herald {
         connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
       },
       (req, res) => {
-        try {
-          this.gateway.admission.admit(req);
-        } catch (err) {
+        if (this.gateway.admission.refusesRequest(req)) {
           res.writeHead(429, { 'Content-Type': 'application/json', Connection: 'close' });
-          res.end(JSON.stringify({ error: 'rate-limited', message: (err as Error).message }));
+          res.end(JSON.stringify({ error: 'rate-limited', message: `at most ${config.maxConnectionsPerIp} connections per client address` }));
           return;
         }
         void handle(req, res);

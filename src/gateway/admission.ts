@@ -63,6 +63,15 @@ export class Admission {
     return ip;
   }
 
+  /**
+   * For a plain HTTP request: true when its socket was over its address's cap at accept.
+   * Sockets from a trusted proxy are never refused here: a proxy reuses one upstream socket
+   * for the requests of many clients.
+   */
+  refusesRequest(req: IncomingMessage): boolean {
+    return (req.socket as Marked)[OVER_CAP] === true && !(req.socket as Marked)[COUNTED];
+  }
+
   /** Counts `socket` under `ip` until it closes; false when that put `ip` over the cap. */
   private count(ip: string, socket: Duplex): boolean {
     if (socket.destroyed) return true; // its 'close' has been emitted already

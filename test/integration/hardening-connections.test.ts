@@ -112,4 +112,23 @@ describe('half-open sockets and connection caps (finding 3)', () => {
     expect([...server.herald.gateway.admission.perIp.keys()]).toEqual(['127.0.0.5']);
     for (const s of sockets) s.ws.close();
   });
+
+  it('behind a trusted proxy, plain HTTP on a reused upstream socket is not refused by the per-address cap', async () => {
+    server = await startHerald({ maxConnectionsPerIp: 1, trustProxy: 'true' });
+    // One keep-alive socket, as nginx reuses upstream sockets for many clients' requests.
+    const replies = await new Promise<string>((resolve) => {
+      const s = connect({ port: server!.port, host: '127.0.0.1' }, () => {
+        for (let i = 0; i < 3; i++) s.write(`GET /healthz HTTP/1.1\r\nHost: x\r\nX-Forwarded-For: 198.51.100.${i}\r\n\r\n`);
+      });
+      let got = '';
+      s.on('data', (d) => {
+        got += d;
+        if ((got.match(/HTTP\/1.1 /g) ?? []).length === 3) s.end();
+      });
+      s.on('close', () => resolve(got));
+      s.on('error', () => undefined);
+      raw.push(s);
+    });
+    expect(replies.match(/HTTP\/1.1 \d+/g)).toEqual(['HTTP/1.1 200', 'HTTP/1.1 200', 'HTTP/1.1 200']);
+  });
 });
