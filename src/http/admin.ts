@@ -13,6 +13,18 @@ export interface OpenAdminPolicy {
   origins: readonly string[] | undefined;
 }
 
+/**
+ * Same origin, judged on the Host header the browser sent (never X-Forwarded-Host, which a
+ * page may add to a CORS request); the scheme is left out, as TLS may end at a proxy.
+ */
+function sameHost(origin: string, host: string): boolean {
+  try {
+    return new URL(origin).host === host;
+  } catch {
+    return false;
+  }
+}
+
 const isLoopback = (ip: string) => ip.startsWith('127.') || ip === '::1';
 
 /**
@@ -24,7 +36,7 @@ const isLoopback = (ip: string) => ip.startsWith('127.') || ip === '::1';
 function openModeOnly(policy: OpenAdminPolicy) {
   return async (ctx: Context, next: Next) => {
     const origin = ctx.get('origin');
-    const allowed = origin ? origin === `${ctx.protocol}://${ctx.host}` || (policy.origins?.includes(origin) ?? false) : isLoopback(clientIp(ctx.req, policy.trust));
+    const allowed = origin ? sameHost(origin, ctx.get('host')) || (policy.origins?.includes(origin) ?? false) : isLoopback(clientIp(ctx.req, policy.trust));
     if (!allowed) {
       ctx.status = 403;
       ctx.body = {

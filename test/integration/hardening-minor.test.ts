@@ -108,7 +108,7 @@ describe('HTTP edge', () => {
   let listed: Running;
   beforeAll(async () => {
     server = await startHerald();
-    listed = await startHerald({ adminOrigins: 'http://console.example' });
+    listed = await startHerald({ adminOrigins: 'http://console.example', trustProxy: 'true' });
   });
   afterAll(async () => {
     await server.stop();
@@ -130,6 +130,8 @@ describe('HTTP edge', () => {
     expect((await fetch(`${server.http}/api/rooms/${room}/peers/${p.peerId}`, { method: 'DELETE', headers: evil })).status).toBe(403);
     expect(p.socket.ws.readyState).toBe(p.socket.ws.OPEN);
     expect((await fetch(`${server.http}/api/rooms`, { headers: { Origin: server.http } })).status).toBe(200);
+    // Behind a trusted proxy, a page cannot pass for same-origin by adding X-Forwarded-Host.
+    expect((await fetch(`${listed.http}/api/rooms`, { headers: { ...evil, 'X-Forwarded-Host': 'evil.example' } })).status).toBe(403);
     expect((await fetch(`${server.http}/api/rooms/${room}`)).status).toBe(200); // curl on the host itself
     // An origin the operator listed may.
     expect((await fetch(`${listed.http}/api/rooms`, { headers: { Origin: 'http://console.example' } })).status).toBe(200);
