@@ -153,7 +153,7 @@ describe('admin API', () => {
     other.reader.ws.close();
   });
 
-  it('without a secret (dev mode) the admin routes are open', async () => {
+  it('without a secret (dev mode) the admin routes answer a loopback client', async () => {
     const open = await startHerald();
     try {
       const res = await fetch(`${open.http}/api/rooms`);
