@@ -3,6 +3,7 @@ import type { WebSocket } from 'ws';
 import type { Config } from '../config.js';
 import { HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
 import type { Grant } from '../core/grant.js';
+import { ownsPeerId } from '../core/peer-ids.js';
 import type { PeerEvent, Session } from '../core/types.js';
 import { ERROR_TABLE, closeCodeOf } from '../protocol/error-table.js';
 import { rawMember } from '../protocol/raw-member.js';
@@ -58,11 +59,13 @@ export const peerJsId = (hubId: string) => (hubId.startsWith(HUB_PREFIX) ? hubId
 
 /**
  * With HERALD_SECRET set, the PeerJS `token` option carries a Herald token (the gateway has
- * verified it): its `sub` must be the peer id and its roles must include `peer`.
+ * verified it): the peer id must be its `sub` (or `sub~<suffix>`, the id rule of every
+ * protocol) and its roles must include `peer`.
  */
 export function checkPeerJsGrant(grant: Grant | undefined, id: string | null): void {
   if (!grant || !id) return;
-  if (grant.sub !== id) throw new HeraldError('forbidden', `token is for peer ${grant.sub}, not ${id.slice(0, 64)}`);
+  // The id rule of every protocol (core/peer-ids.ts): the sub itself, or sub~<suffix>.
+  if (!ownsPeerId(grant.sub, id)) throw new HeraldError('forbidden', `token is for peer ${grant.sub}, not ${id.slice(0, 64)}`);
   if (!grant.roles.has('peer')) throw new HeraldError('forbidden', 'token does not grant the peer role');
 }
 

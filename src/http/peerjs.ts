@@ -4,6 +4,7 @@ import type { Tokens } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import type { Hub } from '../core/hub.js';
 import { hubPeerId, peerJsId, peerJsPaths } from '../gateway/peerjs-protocol.js';
+import { openModeOnly, type OpenAdminPolicy } from './admin.js';
 import { requireToken } from './auth.js';
 
 /** What PeerServer answers at its mount (its app.json), so tools probing the mount see PeerServer. */
@@ -27,7 +28,7 @@ function* localPeerJsIds(hub: Hub): Generator<string> {
  * (at `/` Herald's own index page stays). Like PeerServer, any `<key>` answers here; the
  * WebSocket refuses a wrong one. Operators list PeerJS peers at /api/peerjs/peers.
  */
-export function peerJsRouter(config: Config, hub: Hub, tokens: Tokens | undefined): Router {
+export function peerJsRouter(config: Config, hub: Hub, tokens: Tokens | undefined, open: OpenAdminPolicy): Router {
   const { base } = peerJsPaths(config);
   const router = new Router();
 
@@ -55,7 +56,7 @@ export function peerJsRouter(config: Config, hub: Hub, tokens: Tokens | undefine
     router.get(base.slice(0, -1), about);
   }
 
-  router.get('/api/peerjs/peers', requireToken(tokens, 'admin'), (ctx) => {
+  router.get('/api/peerjs/peers', tokens ? requireToken(tokens, 'admin') : openModeOnly(open), (ctx) => {
     ctx.body = { instance: hub.instanceId, peers: [...localPeerJsIds(hub)] };
   });
   return router;

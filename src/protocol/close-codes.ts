@@ -17,4 +17,6 @@ export const CLOSE = {
   /** PeerJS: no message (HEARTBEAT or other) within HERALD_PEERJS_ALIVE_TIMEOUT_MS. */
   silent: 4410,
   rateLimited: 4429,
+  /** The peer let more than HERALD_MAX_SEND_BUFFER_BYTES pile up unread: treated as dead. */
+  slowConsumer: 4503,
 } as const;
