@@ -85,13 +85,20 @@ export class Gateway {
     return counts;
   }
 
-  attach(server: Server): void {
-    server.on('upgrade', (req, socket, head) => {
+  /**
+   * Takes the upgrades of `server` that `wants` accepts (all by default: a server of Herald's
+   * own); the others are left to the server's other listeners. Returns the undo.
+   */
+  attach(server: Server, wants: (req: IncomingMessage) => boolean = () => true): () => void {
+    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!wants(req)) return;
       this.upgrade(req, socket, head).catch((err) => {
         this.log.error({ err }, 'upgrade failed');
         socket.destroy();
       });
-    });
+    };
+    server.on('upgrade', onUpgrade);
+    return () => void server.off('upgrade', onUpgrade);
   }
 
   /** Stops taking new sockets (drain); existing ones stay until closed. */
