@@ -5,6 +5,7 @@ import { Tokens } from './auth/tokens.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { GrantRole } from './core/grant.js';
 import { RoomId } from './protocol/json-messages.js';
+import { onOrphaned } from './parent-watch.js';
 import { Herald } from './server.js';
 
 /** The same package.json from src/ and dist/. */
@@ -51,8 +52,8 @@ async function serve(flags: { port?: number; host?: string; redisUrl?: string; l
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;
   console.log(`herald listening on http://${shown}:${bound}`);
 
-  // SIGTERM (container runtimes, systemd, `npm start`, which execs node) and SIGINT drain:
-  // docs/operations.md "Drain".
+  // SIGTERM (container runtimes, systemd, `npm start`, which execs node), SIGINT, and the
+  // SIGTERM npm could not pass on (src/parent-watch.ts) drain: docs/operations.md "Drain".
   let stopping = false;
   const shutdown = (signal: string) => {
     if (stopping) return;
@@ -68,6 +69,7 @@ async function serve(flags: { port?: number; host?: string; redisUrl?: string; l
   };
   process.on('SIGTERM', () => shutdown('SIGTERM'));
   process.on('SIGINT', () => shutdown('SIGINT'));
+  onOrphaned(() => shutdown('npm parent exited'));
 }
 
 interface TokenFlags {

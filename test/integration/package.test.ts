@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { serve, sigtermDrains } from '../helpers/served.js';
 
 /**
  * Herald as an app adopts it: `npm pack`, the tarball installed production-only into a fresh
@@ -190,5 +191,12 @@ describe('the npm package, installed into a fresh project', () => {
     expect(help).toContain('herald serve');
     expect(help).toContain('herald token');
     expect(sh('npx', ['--no-install', 'herald', '--version'], consumer).trim()).toBe(pkg.version);
+  });
+
+  it('npx herald serve drains on SIGTERM to the npx process only', { timeout: 90_000 }, async () => {
+    const served = await serve(['npx', '--no-install', 'herald', 'serve'], { cwd: consumer, label: 'npx herald serve' });
+    const result = await sigtermDrains(served);
+    expect(result).toMatchObject({ closeCode: 1012 });
+    expect(result.descendants).toBeGreaterThanOrEqual(1);
   });
 });
