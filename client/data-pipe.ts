@@ -62,10 +62,6 @@ export class DataPipe {
     private readonly peerLimit: () => number | undefined,
   ) {}
 
-  get open(): boolean {
-    return this.current?.readyState === 'open';
-  }
-
   /** The RTCDataChannel, once this side created or received it. */
   get channel(): RTCDataChannel | undefined {
     return this.current;

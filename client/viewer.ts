@@ -27,7 +27,7 @@ export class Viewer extends Emitter<ViewerEvents> {
   live = false;
   private readonly unsubscribe: (() => void)[] = [];
   /** What `send` got while there was no connection to a broadcaster; the next one takes it. */
-  private unsent: DataPayload[] = [];
+  private readonly unsent: DataPayload[] = [];
   private unsentBytes = 0;
 
   constructor(
