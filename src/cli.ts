@@ -1,12 +1,10 @@
 #!/usr/bin/env node
 import { readFileSync } from 'node:fs';
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { Tokens } from './auth/tokens.js';
 import { ConfigError, loadConfig } from './config.js';
 import type { GrantRole } from './core/grant.js';
 import { RoomId } from './protocol/json-messages.js';
 import { onOrphaned } from './parent-watch.js';
-import { Herald } from './server.js';
 
 /** The same package.json from src/ and dist/. */
 const { version } = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string };
@@ -41,6 +39,8 @@ function roles(value: string, previous: GrantRole[] = []): GrantRole[] {
 
 async function serve(flags: { port?: number; host?: string; redisUrl?: string; logLevel?: string }): Promise<void> {
   const config = loadConfig(flags);
+  // Loaded here, not at the top: `--help`, `--version` and `token` need none of the server.
+  const { Herald } = await import('./server.js');
   const herald = new Herald(config);
   // Every known failure is answered where it happens; anything that still escapes is logged,
   // never allowed to take down the rooms of everyone else on this instance.
@@ -103,6 +103,7 @@ async function token(flags: TokenFlags): Promise<void> {
     if (!valid.success) throw new ConfigError(`--room: ${valid.error.issues[0]!.message}`);
     room = flags.room;
   }
+  const { Tokens } = await import('./auth/tokens.js');
   const jwt = await new Tokens(secret).mint({ sub: flags.sub, room, roles: flags.role ?? ['viewer'], ttl: flags.ttl });
   console.log(jwt);
 }

@@ -27,7 +27,7 @@ function herald(args: string[], env: Record<string, string> = {}): Promise<Run> 
   return new Promise((resolve) => {
     const clean = { ...process.env, ...env } as Record<string, string>;
     if (!('HERALD_SECRET' in env)) delete clean.HERALD_SECRET;
-    execFile(process.execPath, [CLI, ...args], { env: clean, timeout: 20_000 }, (err, stdout, stderr) => {
+    execFile(process.execPath, [CLI, ...args], { env: clean, timeout: 90_000 }, (err, stdout, stderr) => {
       resolve({ code: err ? ((err as any).code ?? 1) : 0, stdout, stderr });
     });
   });
@@ -46,7 +46,7 @@ function oneLineError(run: Run, mentions: string | RegExp): void {
 }
 
 describe('herald CLI: help and usage', () => {
-  it('--help exits 0 and names every command and every flag', async () => {
+  it('--help exits 0 and names every command and every flag', { timeout: 120_000 }, async () => {
     const run = await herald(['--help']);
     expect(run.code).toBe(0);
     for (const word of ['serve', 'token', '--version', '--port', '--host', '--redis-url', '--log-level', '--sub', '--room', '--any-room', '--role', '--ttl', '--secret']) {
@@ -54,7 +54,7 @@ describe('herald CLI: help and usage', () => {
     }
   });
 
-  it('--version (and -v) print the package version and exit 0', async () => {
+  it('--version (and -v) print the package version and exit 0', { timeout: 120_000 }, async () => {
     for (const flag of ['--version', '-v']) {
       const run = await herald([flag]);
       expect(run.code).toBe(0);
@@ -62,7 +62,7 @@ describe('herald CLI: help and usage', () => {
     }
   });
 
-  it('<command> --help exits 0 and lists that command’s flags', async () => {
+  it('<command> --help exits 0 and lists that command’s flags', { timeout: 120_000 }, async () => {
     const serveHelp = await herald(['serve', '--help']);
     expect(serveHelp.code).toBe(0);
     for (const flag of ['--port', '--host', '--redis-url', '--log-level']) expect(serveHelp.stdout).toContain(flag);
@@ -74,25 +74,29 @@ describe('herald CLI: help and usage', () => {
     expect(helpCommand.stdout).toContain('--any-room');
   });
 
-  it('bad or missing flag values, unknown flags and commands: one line naming the culprit', async () => {
-    oneLineError(await herald(['serve', '--port']), "'--port <n>' argument missing");
-    oneLineError(await herald(['serve', '--port', 'abc']), /--port <n>.*'abc' is invalid/);
-    oneLineError(await herald(['serve', '--port', '70000']), /--port <n>.*'70000' is invalid/);
-    oneLineError(await herald(['serve', '--log-level', 'loud']), /--log-level <level>.*'loud'.*Allowed choices/);
-    oneLineError(await herald(['serve', '--redis-url', 'not a url']), /--redis-url <url>.*is invalid/);
-    oneLineError(await herald(['serve', '--nope']), "unknown option '--nope'");
-    oneLineError(await herald(['serve', '--host']), "'--host <host>' argument missing");
-    oneLineError(await herald(['bogus']), "unknown command 'bogus'");
-    oneLineError(await herald(['token', '--room', 'r']), "'--sub <id>' not specified");
-    oneLineError(await herald(['token', '--sub', 'a', '--room', 'r', '--ttl', 'forever'], { HERALD_SECRET: SECRET }), /--ttl <ttl>.*'forever' is invalid/);
-    oneLineError(await herald(['token', '--sub', 'a', '--room', 'r', '--role', 'peer,king'], { HERALD_SECRET: SECRET }), /--role <roles>.*"king" is not a role/);
-    // A setting from the environment is named by its variable, its value shown (not a secret).
-    oneLineError(await herald(['serve'], { PORT: 'eighty' }), /invalid setting PORT \(eighty\)/);
+  it('bad or missing flag values, unknown flags and commands: one line naming the culprit', { timeout: 120_000 }, async () => {
+    // Each case is its own process; run them side by side (a loaded box starts node slowly).
+    const cases: [Promise<Run>, string | RegExp][] = [
+      [herald(['serve', '--port']), "'--port <n>' argument missing"],
+      [herald(['serve', '--port', 'abc']), /--port <n>.*'abc' is invalid/],
+      [herald(['serve', '--port', '70000']), /--port <n>.*'70000' is invalid/],
+      [herald(['serve', '--log-level', 'loud']), /--log-level <level>.*'loud'.*Allowed choices/],
+      [herald(['serve', '--redis-url', 'not a url']), /--redis-url <url>.*is invalid/],
+      [herald(['serve', '--nope']), "unknown option '--nope'"],
+      [herald(['serve', '--host']), "'--host <host>' argument missing"],
+      [herald(['bogus']), "unknown command 'bogus'"],
+      [herald(['token', '--room', 'r']), "'--sub <id>' not specified"],
+      [herald(['token', '--sub', 'a', '--room', 'r', '--ttl', 'forever'], { HERALD_SECRET: SECRET }), /--ttl <ttl>.*'forever' is invalid/],
+      [herald(['token', '--sub', 'a', '--room', 'r', '--role', 'peer,king'], { HERALD_SECRET: SECRET }), /--role <roles>.*"king" is not a role/],
+      // A setting from the environment is named by its variable, its value shown (not a secret).
+      [herald(['serve'], { PORT: 'eighty' }), /invalid setting PORT \(eighty\)/],
+    ];
+    for (const [run, mentions] of cases) oneLineError(await run, mentions);
   });
 });
 
 describe('herald token', () => {
-  it('mints a token the server’s Tokens accept, for one room and the roles asked', async () => {
+  it('mints a token the server’s Tokens accept, for one room and the roles asked', { timeout: 120_000 }, async () => {
     const run = await herald(['token', '--sub', 'alice', '--room', 'lobby', '--role', 'peer', '--role', 'viewer,broadcaster', '--ttl', '10m'], { HERALD_SECRET: SECRET });
     expect(run.code).toBe(0);
     const grant = await new Tokens(SECRET).verify(run.stdout.trim());
@@ -103,7 +107,7 @@ describe('herald token', () => {
     expect(grant.exp - Date.now() / 1000).toBeLessThanOrEqual(10 * 60 + 1);
   });
 
-  it('applies the server’s secret rules: no secret, or one under 16 characters, is refused', async () => {
+  it('applies the server’s secret rules: no secret, or one under 16 characters, is refused', { timeout: 120_000 }, async () => {
     oneLineError(await herald(['token', '--sub', 'a', '--room', 'r']), 'needs a secret');
     oneLineError(await herald(['token', '--sub', 'a', '--room', 'r', '--secret', 'short']), '--secret: must be at least 16 characters');
     const fromEnv = await herald(['token', '--sub', 'a', '--room', 'r'], { HERALD_SECRET: 'fifteen-chars!!' });
@@ -111,7 +115,7 @@ describe('herald token', () => {
     expect(fromEnv.stderr).not.toContain('fifteen-chars!!');
   });
 
-  it('refuses an any-room token unless --any-room says so', async () => {
+  it('refuses an any-room token unless --any-room says so', { timeout: 120_000 }, async () => {
     oneLineError(await herald(['token', '--sub', 'a'], { HERALD_SECRET: SECRET }), '--any-room');
     oneLineError(await herald(['token', '--sub', 'a', '--room', '*'], { HERALD_SECRET: SECRET }), "--room '*' would be valid in every room");
     oneLineError(await herald(['token', '--sub', 'a', '--room', 'r', '--any-room'], { HERALD_SECRET: SECRET }), 'exclude each other');
