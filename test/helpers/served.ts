@@ -55,8 +55,8 @@ export async function serve(argv: string[], options: { cwd: string; env?: Record
       const match = /herald listening on http:\/\/[^:\s]+:(\d+)/.exec(out);
       if (match) port = Number(match[1]);
       return port > 0;
-    }, 60_000);
-    await waitFor(`${options.label} /readyz 200`, async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200, 20_000);
+    }, 120_000);
+    await waitFor(`${options.label} /readyz 200`, async () => (await httpStatus(`http://127.0.0.1:${port}/readyz`)) === 200, 60_000);
   } catch (err) {
     proc.kill('SIGKILL');
     throw new Error(`${(err as Error).message}; output: ${out.slice(-2000)}`);
@@ -117,17 +117,18 @@ export interface DrainResult {
  * and everything it spawned exited, and that the port is free again.
  */
 export async function sigtermDrains(served: Served): Promise<DrainResult> {
-  const client = await JsonClient.connect(`ws://127.0.0.1:${served.port}`);
-  await client.request({ type: 'join', room: 'drain-check', role: 'peer' });
+  const client = await JsonClient.open(`ws://127.0.0.1:${served.port}`);
+  await client.request({ type: 'hello' }, 30_000);
+  await client.request({ type: 'join', room: 'drain-check', role: 'peer' }, 30_000);
   const below = descendants(served.proc.pid!);
   served.proc.kill('SIGTERM');
-  const bye = await client.socket.nextJson('bye', 15_000);
+  const bye = await client.socket.nextJson('bye', 30_000);
   const closed = await client.socket.closed;
   const { code } = await Promise.race([
     served.exited,
-    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running 20 s after SIGTERM: ${served.output().slice(-2000)}`)), 20_000)),
+    new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`still running 40 s after SIGTERM: ${served.output().slice(-2000)}`)), 40_000)),
   ]);
-  await waitFor('every process it spawned to exit', () => below.every((pid) => !alive(pid)), 15_000);
-  await waitFor(`port ${served.port} to be free`, () => portFree(served.port), 15_000);
+  await waitFor('every process it spawned to exit', () => below.every((pid) => !alive(pid)), 30_000);
+  await waitFor(`port ${served.port} to be free`, () => portFree(served.port), 30_000);
   return { byeReason: String(bye.reason), closeCode: closed.code, exitCode: code, descendants: below.length };
 }

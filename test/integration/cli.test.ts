@@ -128,13 +128,13 @@ describe('herald token', () => {
 });
 
 describe('SIGTERM drains however Herald is started', () => {
-  it('node dist/cli.js serve: the client gets bye, the port is freed, the process exits 0', { timeout: 60_000 }, async () => {
+  it('node dist/cli.js serve: the client gets bye, the port is freed, the process exits 0', { timeout: 180_000 }, async () => {
     const served = await serve([process.execPath, CLI, 'serve'], { cwd: ROOT, label: 'node dist/cli.js serve' });
     const result = await sigtermDrains(served);
     expect(result).toMatchObject({ closeCode: 1012, exitCode: 0 });
   });
 
-  it('npm start, SIGTERM to the npm process only (as a container runtime sends it): drained the same way', { timeout: 90_000 }, async () => {
+  it('npm start, SIGTERM to the npm process only (as a container runtime sends it): drained the same way', { timeout: 180_000 }, async () => {
     const served = await serve(['npm', 'start', '--silent'], { cwd: ROOT, label: 'npm start' });
     const result = await sigtermDrains(served);
     expect(result).toMatchObject({ closeCode: 1012, exitCode: 0 });

@@ -155,7 +155,7 @@ describe('the npm package, installed into a fresh project', () => {
     for (const f of files) expect(f).not.toMatch(/^(test|bench|\.ci|src|client|scripts|examples)\/|\.tgz$|^Dockerfile$/);
   });
 
-  it('a strict nodenext consumer type-checks against herald and herald/client; its @ts-expect-error lines prove the types are not any', { timeout: 120_000 }, () => {
+  it('a strict nodenext consumer type-checks against herald and herald/client; its @ts-expect-error lines prove the types are not any', { timeout: 300_000 }, () => {
     writeFileSync(join(consumer, 'client.ts'), CLIENT_TS);
     writeFileSync(join(consumer, 'server.ts'), SERVER_TS);
     writeFileSync(
@@ -165,35 +165,30 @@ describe('the npm package, installed into a fresh project', () => {
         files: ['client.ts', 'server.ts'],
       }),
     );
-    // The checkout's compiler (typescript is not a dependency of the package).
-    const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', consumer], { encoding: 'utf8', timeout: 110_000 });
+    // The checkout's compiler (typescript is not a dependency of the package). tsc itself fails
+    // on an @ts-expect-error line that has no error (TS2578), so each one is a real check.
+    const tsc = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', consumer], { encoding: 'utf8', timeout: 280_000 });
     expect(tsc.stdout + tsc.stderr).toBe('');
     expect(tsc.status).toBe(0);
-
-    // The same file with one expectation removed fails: the check does see these lines.
-    writeFileSync(join(consumer, 'client.ts'), CLIENT_TS.replace('// @ts-expect-error an unknown event name\n', ''));
-    const broken = spawnSync(process.execPath, [join(ROOT, 'node_modules/typescript/bin/tsc'), '-p', consumer], { encoding: 'utf8', timeout: 110_000 });
-    expect(broken.status).not.toBe(0);
-    expect(broken.stdout).toMatch(/client\.ts.*'"no-such-event"'/);
   });
 
-  it('the server starts from the installed package and serves the same SDK build as herald/client', { timeout: 60_000 }, () => {
+  it('the server starts from the installed package and serves the same SDK build as herald/client', { timeout: 120_000 }, () => {
     writeFileSync(join(consumer, 'start.mjs'), START_MJS);
-    const out = JSON.parse(execFileSync(process.execPath, ['start.mjs'], { cwd: consumer, encoding: 'utf8', timeout: 50_000 }));
+    const out = JSON.parse(execFileSync(process.execPath, ['start.mjs'], { cwd: consumer, encoding: 'utf8', timeout: 110_000 }));
     expect(out.port).toBeGreaterThan(0);
     expect(out.ready).toBe(200);
     expect(out.sdkServed).toBe(true);
     expect(out.client).toEqual(expect.arrayContaining(['Broadcaster', 'Call', 'HeraldError', 'PeerLink', 'Signaling', 'Viewer']));
   });
 
-  it('npx herald --help and --version answer from the installed package', { timeout: 60_000 }, () => {
+  it('npx herald --help and --version answer from the installed package', { timeout: 120_000 }, () => {
     const help = sh('npx', ['--no-install', 'herald', '--help'], consumer);
     expect(help).toContain('herald serve');
     expect(help).toContain('herald token');
     expect(sh('npx', ['--no-install', 'herald', '--version'], consumer).trim()).toBe(pkg.version);
   });
 
-  it('npx herald serve drains on SIGTERM to the npx process only', { timeout: 90_000 }, async () => {
+  it('npx herald serve drains on SIGTERM to the npx process only', { timeout: 150_000 }, async () => {
     const served = await serve(['npx', '--no-install', 'herald', 'serve'], { cwd: consumer, label: 'npx herald serve' });
     const result = await sigtermDrains(served);
     expect(result).toMatchObject({ closeCode: 1012 });
