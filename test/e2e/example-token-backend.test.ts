@@ -51,7 +51,7 @@ describe('examples/token-backend', () => {
     expect([...grant.roles]).toEqual(['peer']);
   });
 
-  it('two signed-in users join through the token provider and talk over the data channel', { timeout: 90_000 }, async () => {
+  it('two signed-in users join through the token provider and talk over the data channel', { timeout: 150_000 }, async () => {
     const alice = await signIn('alice');
     const bob = await signIn('bob');
     for (const page of [alice, bob]) expect(await page.evaluate(() => (window as any).app.tokensFetched)).toBeGreaterThanOrEqual(1);

@@ -87,7 +87,7 @@ function channelsOpen(page: Page, n: number): Promise<unknown> {
 }
 
 describe('SDK data channels in Chromium', () => {
-  it('a 1:1 call: queued before open, strings both ways, 500 in order, 64 KiB byte-identical, too large refused', { timeout: 90_000 }, async () => {
+  it('a 1:1 call: queued before open, strings both ways, 500 in order, 64 KiB byte-identical, too large refused', { timeout: 150_000 }, async () => {
     const room = e2e.room();
     const alice = await openBare(room, 'call', 'alice');
     // The moment bob appears, alice sends: her link to him exists but its channel is not open.
@@ -147,7 +147,7 @@ describe('SDK data channels in Chromium', () => {
     expect(unknownPeer).toBe('not-found');
   });
 
-  it('the channel survives an ICE restart and a renegotiation that adds a track', { timeout: 90_000 }, async () => {
+  it('the channel survives an ICE restart and a renegotiation that adds a track', { timeout: 150_000 }, async () => {
     const room = e2e.room();
     const a = await openBare(room, 'call', 'restart-a');
     const b = await openBare(room, 'call', 'restart-b');
@@ -191,7 +191,7 @@ describe('SDK data channels in Chromium', () => {
     }
   });
 
-  it('a broadcast with two viewers: to-all and to-one from the broadcaster, each viewer to the broadcaster', { timeout: 90_000 }, async () => {
+  it('a broadcast with two viewers: to-all and to-one from the broadcaster, each viewer to the broadcaster', { timeout: 150_000 }, async () => {
     const room = e2e.room();
     // v1 speaks before there is a broadcaster: the viewer keeps it for the connection to come.
     const v1 = await openBare(room, 'viewer', 'v1', 'v1 was here first');
@@ -219,7 +219,7 @@ describe('SDK data channels in Chromium', () => {
     expect(new Set(atHost.map((m) => `${m.peerId}|${m.text}`))).toEqual(new Set([`${v1.id}|v1 was here first`, `${v2.id}|v2 says hi`]));
   });
 
-  it('a 3-way mesh: to everyone and to one', { timeout: 90_000 }, async () => {
+  it('a 3-way mesh: to everyone and to one', { timeout: 150_000 }, async () => {
     const room = e2e.room();
     const peers = [];
     for (const name of ['m1', 'm2', 'm3']) peers.push(await openBare(room, 'call', name));
@@ -264,7 +264,7 @@ describe('demo page chats in Chromium', () => {
       .then((lines) => lines.map((l) => l.text));
   }
 
-  it('call.html: two participants chat both ways', { timeout: 90_000 }, async () => {
+  it('call.html: two participants chat both ways', { timeout: 150_000 }, async () => {
     const room = e2e.room();
     const a = await e2e.open(`/call.html?room=${room}`, 'chat alice', 'camera');
     await signalingOpen(a);
@@ -278,7 +278,7 @@ describe('demo page chats in Chromium', () => {
     expect(await a.locator('#chat-log li').count()).toBe(2);
   });
 
-  it('broadcast.html + watch.html: a viewer line reaches the broadcaster and, relayed, the other viewer', { timeout: 90_000 }, async () => {
+  it('broadcast.html + watch.html: a viewer line reaches the broadcaster and, relayed, the other viewer', { timeout: 150_000 }, async () => {
     const room = e2e.room();
     const host = await e2e.open(`/broadcast.html?room=${room}`, 'chat host', 'camera');
     await host.waitForFunction(() => (window as any).herald?.live === true, null, { polling: 50, timeout: 20_000 });
