@@ -75,7 +75,24 @@ export class Herald {
       tokens: this.tokens,
       readiness: { notReadyReason: () => this.notReadyReason() },
     });
-    this.server = createServer(this.app.callback());
+    const handle = this.app.callback();
+    // Short header and request deadlines, checked every second: a socket that sends partial
+    // headers holds a file descriptor for seconds, not Node's default 60-90 s.
+    this.server = createServer(
+      {
+        headersTimeout: config.headersTimeoutMs,
+        requestTimeout: Math.max(config.requestTimeoutMs, config.headersTimeoutMs),
+        connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+      },
+      (req, res) => {
+        if (this.gateway.admission.refusesRequest(req)) {
+          res.writeHead(429, { 'Content-Type': 'application/json', Connection: 'close' });
+          res.end(JSON.stringify({ error: 'rate-limited', message: `at most ${config.maxConnectionsPerIp} connections per client address` }));
+          return;
+        }
+        void handle(req, res);
+      },
+    );
   }
 
   notReadyReason(): string | undefined {
@@ -106,7 +123,8 @@ export class Herald {
     this.claimStart();
     await this.cluster.start(this.hub);
     const wants = options.upgrades === 'all' ? undefined : (req: IncomingMessage) => new URL(req.url ?? '/', 'http://herald').pathname === '/ws';
-    this.host = { server, detach: this.gateway.attach(server, wants) };
+    // The app's server keeps its own connection handling: no admission counting at accept.
+    this.host = { server, detach: this.gateway.attach(server, { wants, admission: false }) };
   }
 
   private claimStart(): void {
