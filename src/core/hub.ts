@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Cluster, ClusterListener, Handoff, ResumeClaim } from '../cluster/cluster.js';
+import type { Cluster, ClusterListener, Handoff, ResumeClaim } from './cluster.js';
 import { HeraldError } from './errors.js';
 import { checkGrant, type Grant } from './grant.js';
 import { Presence } from './presence.js';
