@@ -77,7 +77,11 @@ export class Masters {
 
   /** Whether `roomId`'s slot is served by `address`. */
   serves(address: string, roomId: string): boolean {
-    return this.addressOf(`${this.ctx.keys.prefix}:{room:${roomId}}`) === address;
+    return this.servesKey(address, `${this.ctx.keys.prefix}:{room:${roomId}}`);
+  }
+
+  servesKey(address: string, key: string): boolean {
+    return this.addressOf(key) === address;
   }
 
   private addressOf(key: string): string | undefined {

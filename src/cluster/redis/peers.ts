@@ -23,6 +23,8 @@ const FORWARD_MS = 10_000;
 export class PeerClaims {
   /** Peers claimed here: claim number, how many connects hold it, and the identity. */
   readonly claims = new Map<string, { seq: number; holds: number; identity: string }>();
+  /** Peers held here without a claim in the directory (claimed during an outage). */
+  readonly unbound = new Set<string>();
   /** Releases that could not reach Redis; replayed by recovery. */
   readonly pendingRelease = new Set<string>();
   /** Resumes waiting for the previous holder's hand-off, by request id. */
@@ -45,14 +47,16 @@ export class PeerClaims {
 
   async claim(peerId: string, resume?: ResumeClaim): Promise<Handoff | undefined> {
     const { ctx } = this;
-    if (!ctx.healthy) throw new HeraldError('unavailable', 'the cluster directory (redis) is unreachable');
     this.forwarded.delete(peerId);
+    if (!ctx.healthy || !ctx.masters.keyUp(ctx.keys.peer(peerId))) return this.claimOffline(peerId, resume);
     let old: string;
     let seq: number;
     try {
       [old, seq] = await ctx.track(ctx.cmd.heraldClaim(ctx.keys.peer(peerId), ctx.me, resume?.identity ?? ''));
     } catch (err) {
-      throw mapError(err, '', 0);
+      const mapped = mapError(err, '', 0);
+      if (mapped instanceof HeraldError && mapped.code === 'unavailable') return this.claimOffline(peerId, resume);
+      throw mapped;
     }
     if (old === '!') throw new HeraldError('conflict', `peer id ${peerId} belongs to another identity`);
     const held = this.claims.get(peerId);
@@ -65,6 +69,20 @@ export class PeerClaims {
       return undefined;
     }
     return this.takeOver(old, peerId, resume);
+  }
+
+  /**
+   * The directory (or this peer's slot) is unreachable: hold the peer here without a claim.
+   * Registering again after the outage binds it (RECLAIM); if another instance took the id
+   * meanwhile, that one keeps it and this socket is closed as replaced. No hand-off can
+   * happen now, so a resume from another instance starts afresh.
+   */
+  private claimOffline(peerId: string, resume?: ResumeClaim): undefined {
+    const held = this.claims.get(peerId);
+    this.claims.set(peerId, { seq: held?.seq ?? 0, holds: (held?.holds ?? 0) + 1, identity: resume?.identity ?? '' });
+    this.pendingRelease.delete(peerId);
+    this.unbound.add(peerId);
+    return undefined;
   }
 
   /**
@@ -155,6 +173,7 @@ export class PeerClaims {
     // A newer connect of the same id claimed it again meanwhile: keep the binding.
     if (--held.holds > 0) return;
     this.claims.delete(peerId);
+    if (this.unbound.delete(peerId)) return; // never written: nothing to release
     if (!ctx.healthy) {
       this.pendingRelease.add(peerId);
       return;

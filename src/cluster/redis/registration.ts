@@ -201,13 +201,17 @@ export class Registration {
   }
 
   /** Binds every peer held here back to this instance; returns those another instance holds now. */
-  private async reclaimPeers(): Promise<string[]> {
-    const { cmd, keys, me, peers } = this.ctx;
+  private async reclaimPeers(onlyUnboundOn?: string): Promise<string[]> {
+    const { cmd, keys, me, peers, masters } = this.ctx;
     const lost: string[] = [];
     for (const [peerId, claim] of peers.claims) {
+      if (onlyUnboundOn !== undefined && !(peers.unbound.has(peerId) && masters.servesKey(onlyUnboundOn, keys.peer(peerId)))) continue;
       const other = await cmd.heraldReclaim(keys.peer(peerId), me, claim.seq, claim.identity);
       if (other) lost.push(peerId);
-      else await cmd.sadd(keys.instance(me, 'peers'), peerId);
+      else {
+        peers.unbound.delete(peerId);
+        await cmd.sadd(keys.instance(me, 'peers'), peerId);
+      }
     }
     return lost;
   }
@@ -225,9 +229,10 @@ export class Registration {
     try {
       await cmd.set(keys.instance(me, 'alive'), '1', 'PX', ALIVE_TTL_MS);
       await cmd.sadd(keys.instances, me);
+      // Peers admitted while their slot was away are bound now; after an empty restart, all.
+      for (const peerId of await this.reclaimPeers(emptied ? undefined : address)) ctx.peers.taken(peerId);
       if (emptied) {
         await ctx.bus.subscribeOwn();
-        for (const peerId of await this.reclaimPeers()) ctx.peers.taken(peerId);
         const ids = ctx.replicas.ids();
         if (ids.length) await cmd.sadd(keys.instance(me, 'rooms'), ...ids);
       }
