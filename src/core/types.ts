@@ -36,7 +36,8 @@ export type LeaveReason =
   | 'timeout'     // heartbeat or resume grace ran out
   | 'kicked'      // admin removed it
   | 'unbound'     // seed reader unbound because its sender left
-  | 'instance-lost'; // the instance holding it died
+  | 'instance-lost' // the instance holding it died
+  | 'conflict';     // two broadcasters admitted during a Redis outage: the later one lost
 
 export interface RoomCounts {
   broadcaster: boolean;

@@ -92,7 +92,17 @@ describe('Replicas (ordered room copies, without Redis)', () => {
     // Snapshot at 8: d's join (v 10) is newer and stays; c is gone; e is new.
     replicas.rebase(replica, 8, [member('a', 'peer', ME), member('b'), member('e')], { removeMissing: true, restart: false });
     expect(replica.room.members().map((m) => m.peerId).sort()).toEqual(['a', 'b', 'd', 'e']);
-    expect(log).toEqual(['joined r e', 'left r c instance-lost']);
+    expect(log).toEqual(['left r c instance-lost', 'joined r e']);
+  });
+
+  it('rebase with removeMissing also lets go of a local member the directory lost, saying why', () => {
+    const { replicas, log } = setup();
+    replicas.startLoading('r');
+    const replica = replicas.finishLoading('r', 1, [member('mine', 'broadcaster', ME), member('v', 'viewer', ME)]);
+    log.length = 0;
+    replicas.rebase(replica, 5, [member('v', 'viewer', ME), member('theirs', 'broadcaster')], { removeMissing: true, restart: false });
+    expect(replica.room.broadcaster?.peerId).toBe('theirs');
+    expect(log).toEqual(['left r mine conflict', 'joined r theirs']);
   });
 
   it('hold() keeps every notice until release(), then applies them in arrival order', () => {

@@ -10,7 +10,7 @@ export interface Scripts {
   heraldJoin(...args: (string | number)[]): Promise<[number, string[], string, string[]]>;
   heraldLeave(...args: (string | number)[]): Promise<[] | [number, string[], string]>;
   heraldReap(...args: (string | number)[]): Promise<(number | string | string[])[]>;
-  heraldRestore(...args: (string | number)[]): Promise<[number, string[], string[], string[], string[], string[]]>;
+  heraldRestore(...args: (string | number)[]): Promise<[number, string[], string[], string[], string[], string[], string[], string[]]>;
   heraldSnapshot(...args: (string | number)[]): Promise<[number, string[]]>;
   heraldClaim(...args: (string | number)[]): Promise<[string, number]>;
   heraldReclaim(...args: (string | number)[]): Promise<string>;

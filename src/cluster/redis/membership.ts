@@ -1,10 +1,10 @@
 import { HeraldError } from '../../core/errors.js';
-import type { Room } from '../../core/room.js';
+import { checkAdmission, type Room } from '../../core/room.js';
 import type { LeaveReason, Member } from '../../core/types.js';
 import { isUnavailable, UNREACHABLE } from './connection.js';
 import type { Context } from './context.js';
 import type { Replica } from './replicas.js';
-import { parseMember, type Stored } from './wire.js';
+import { parseMember, sameMember, type Stored } from './wire.js';
 
 /** The claim error a JOIN script raises: a newer claim of this peer id exists elsewhere. */
 export const STALE = 'this peer id was claimed again on another instance';
@@ -21,8 +21,24 @@ export class Membership {
   constructor(private readonly ctx: Context) {}
 
   async join(roomId: string, member: Member, maxPeers: number): Promise<Room> {
-    this.requireRoom(roomId);
+    if (!this.ctx.roomAvailable(roomId)) return this.joinOffline(roomId, member, maxPeers);
     return (await this.admit(roomId, member, maxPeers, false)).room;
+  }
+
+  /**
+   * The directory (or this room's slot) is unreachable. A room this instance holds members
+   * of is admitted into locally, by the same rule (checkAdmission) against the local replica:
+   * its local members hear the newcomer at once, and registering again writes it to the
+   * directory (other instances hear it then). A room not held here cannot be judged: unavailable.
+   */
+  private joinOffline(roomId: string, member: Member, maxPeers: number): Room {
+    const replica = this.ctx.replicas.get(roomId);
+    if (!replica) throw this.unavailable(roomId);
+    checkAdmission(replica.room, member, maxPeers);
+    const prev = replica.put(member, replica.seen.get(member.peerId) ?? replica.base);
+    this.dirtyRooms.add(roomId);
+    if (!prev || !sameMember(prev, member)) this.ctx.local.joined(replica.room, member);
+    return replica.room;
   }
 
   /** Admits a member; `moved`: a resumed member taking its place over, announced to no one. */
@@ -131,11 +147,10 @@ export class Membership {
     }
   }
 
-  /** Throws `unavailable` unless the room's slot (and the directory) can be reached. */
-  requireRoom(roomId: string): void {
-    if (this.ctx.roomAvailable(roomId)) return;
-    if (!this.ctx.healthy) throw new HeraldError('unavailable', UNREACHABLE);
-    throw new HeraldError('unavailable', `room ${roomId} is unavailable: its Redis Cluster slot has no reachable master`);
+  /** Why a room cannot be reached now: the whole directory, or (Redis Cluster) its slot. */
+  private unavailable(roomId: string): HeraldError {
+    if (!this.ctx.healthy) return new HeraldError('unavailable', UNREACHABLE);
+    return new HeraldError('unavailable', `room ${roomId} is unavailable: its Redis Cluster slot has no reachable master`);
   }
 }
 

@@ -257,20 +257,29 @@ export class Registration {
     const replica = ctx.replicas.get(roomId);
     const mine = replica ? replica.mine() : [];
     const args = mine.map((m) => JSON.stringify({ ...m, c: ctx.peers.claimSeq(m.peerId) }));
-    const [v, insts, added, removed, lost, snapshot] = await cmd.heraldRestore(...keys.room(roomId), me, ...args);
-    for (const json of added) ctx.bus.publishRoom(insts, undefined, { type: 'joined', room: roomId, v, member: parseMember(json) });
+    const [v, insts, added, removed, lost, snapshot, outranked, evicted] = await cmd.heraldRestore(...keys.room(roomId), me, ...args);
     if (removed.length) ctx.bus.publishRoom(insts, undefined, { type: 'left', room: roomId, v, members: removed.map(parseMember), reason: 'closed' });
+    // Another instance's broadcaster lost to ours: its holder (and the room) hear `conflict`,
+    // before they hear of the winner.
+    for (const json of evicted) {
+      const loser = parseMember(json);
+      ctx.bus.publishRoom(insts, loser, { type: 'left', room: roomId, v, members: [loser], reason: 'conflict' });
+      if (replica && ctx.replicas.get(roomId) === replica) ctx.replicas.applyLeave(replica, loser, v, 'conflict');
+    }
+    for (const json of added) ctx.bus.publishRoom(insts, undefined, { type: 'joined', room: roomId, v, member: parseMember(json) });
     if (!replica || ctx.replicas.get(roomId) !== replica) {
       if (mine.length === 0) await cmd.srem(keys.instance(me, 'rooms'), roomId);
       return;
     }
     await cmd.sadd(keys.instance(me, 'rooms'), roomId);
-    // Ours no longer: held elsewhere now, or another broadcaster took the slot meanwhile.
-    for (const json of lost) {
-      const m = parseMember(json);
-      if (replica.room.get(m.peerId)?.instanceId !== me) continue;
-      replica.remove(m.peerId, 0);
-      ctx.local.left(replica.room, m, 'kicked');
+    // Ours no longer: held elsewhere now (kicked), or another broadcaster came first (conflict).
+    for (const [list, reason] of [[lost, 'kicked'], [outranked, 'conflict']] as const) {
+      for (const json of list) {
+        const m = parseMember(json);
+        if (replica.room.get(m.peerId)?.instanceId !== me) continue;
+        replica.remove(m.peerId, 0);
+        ctx.local.left(replica.room, m, reason);
+      }
     }
     ctx.replicas.rebase(replica, v, snapshot.map(parseMember), { removeMissing: false, restart });
   }

@@ -213,7 +213,7 @@ export class Replicas {
 
   applyJoin(replica: Replica, member: Member, v: number, silent = false): void {
     if (!replica.fresh(member.peerId, v)) return;
-    const prev = replica.put(member, v);
+    const prev = this.put(replica, member, v);
     // A re-announcement of what the replica already has (recovery) is not news, and neither
     // is a member moving with its resume to another instance.
     if (!silent && (!prev || !sameMember(prev, member))) this.events.joined(replica.room, member);
@@ -240,29 +240,48 @@ export class Replicas {
   /**
    * Merges an atomic snapshot at version `v` into a replica. Members the replica has seen
    * a newer change of are kept; the others take the snapshot's state, announced only if it
-   * is news. With `removeMissing`, remote members absent from the snapshot are gone. With
+   * is news. With `removeMissing`, members absent from the snapshot are gone (ours too: the
+   * directory is the truth once everyone has had time to register again). With
    * `restart`, versions start over (Redis may have restarted empty; room notices were held
    * back meanwhile, so nothing newer has been applied).
    */
   rebase(replica: Replica, v: number, snapshot: Member[], opts: { removeMissing: boolean; restart: boolean }): void {
     if (opts.restart) replica.reset(0);
-    const inSnapshot = new Set<string>();
+    const inSnapshot = new Set(snapshot.map((m) => m.peerId));
+    // Departures first: a broadcaster replaced by another must leave before the other arrives.
+    if (opts.removeMissing) {
+      const broadcaster = snapshot.find((m) => m.role === 'broadcaster');
+      for (const m of replica.room.members()) {
+        if (inSnapshot.has(m.peerId) || replica.newer(m.peerId, v)) continue;
+        replica.remove(m.peerId, v);
+        // A member of ours the directory no longer has was removed while we could not hear
+        // it (a notice published before we had subscribed again): a broadcaster replaced by
+        // another lost a reconciliation (`conflict`); anything else was removed (`kicked`).
+        const reason = m.instanceId !== this.me ? 'instance-lost' : m.role === 'broadcaster' && broadcaster ? 'conflict' : 'kicked';
+        this.events.left(replica.room, m, reason);
+      }
+    }
     for (const m of snapshot) {
-      inSnapshot.add(m.peerId);
       if (replica.newer(m.peerId, v)) continue;
       const current = replica.room.get(m.peerId);
-      replica.put(m, v);
+      this.put(replica, m, v);
       if (!current || !sameMember(current, m)) this.events.joined(replica.room, m);
-    }
-    if (opts.removeMissing) {
-      for (const m of replica.room.members()) {
-        if (m.instanceId === this.me || inSnapshot.has(m.peerId) || replica.newer(m.peerId, v)) continue;
-        replica.remove(m.peerId, v);
-        this.events.left(replica.room, m, 'instance-lost');
-      }
     }
     replica.base = Math.max(replica.base, v);
     this.maybeDrop(replica);
+  }
+
+  /**
+   * Puts a member in. A room has one broadcaster: another one in the replica (the directory
+   * settled a reconciliation conflict in the newcomer's favour) leaves, and is told why.
+   */
+  private put(replica: Replica, member: Member, v: number): Member | undefined {
+    const displaced = member.role === 'broadcaster' ? replica.room.broadcaster : undefined;
+    if (displaced && displaced.peerId !== member.peerId) {
+      replica.remove(displaced.peerId, v);
+      this.events.left(replica.room, displaced, 'conflict');
+    }
+    return replica.put(member, v);
   }
 
   /** Drops a replica once no member of it is held here and no join is on its way. */
