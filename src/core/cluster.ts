@@ -1,5 +1,5 @@
 import type { Room } from './room.js';
-import type { LeaveReason, Member, PeerEvent, Role } from './types.js';
+import type { LeaveReason, Member, PeerEvent, Role, Sequenced } from './types.js';
 
 /** A peer's state handed from the instance that held it to the one it resumed on. */
 export interface Handoff {
@@ -7,6 +7,10 @@ export interface Handoff {
   rooms: [string, Role][];
   /** Events that waited for it, in order. */
   queue: PeerEvent[];
+  /** Events given to it but not acknowledged yet (they may be lost in a dead socket), in order. */
+  unacked?: Sequenced[];
+  /** The last sequence number it was given. */
+  seq?: number;
 }
 
 /** What a reconnecting peer presents so that another instance may hand its state over. */

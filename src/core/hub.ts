@@ -4,7 +4,7 @@ import { HeraldError } from './errors.js';
 import { checkGrant, type Grant } from './grant.js';
 import { Presence } from './presence.js';
 import type { Room } from './room.js';
-import { maySignal, type LeaveReason, type Member, type Payload, type PeerEvent, type Protocol, type Role, type Session } from './types.js';
+import { maySignal, type LeaveReason, type Member, type Payload, type PeerEvent, type Protocol, type Role, type Sequenced, type Session } from './types.js';
 
 export interface HubOptions {
   /** 0 = no cap. */
@@ -48,6 +48,10 @@ interface PeerState {
   /** Rooms this peer is in, and its role in each. */
   readonly rooms: Map<string, Role>;
   readonly resumeToken: string;
+  /** The last sequence number given (acknowledging sessions only). */
+  seq: number;
+  /** Given but not acknowledged, oldest first: replayed by a resume past the client's `lastSeq`. */
+  unacked: Sequenced[];
 }
 
 export interface Connected {
@@ -96,7 +100,7 @@ export class Hub implements ClusterListener {
    * (replace-on-reconnect): its old session is closed with 4000 and its rooms carry over.
    * Another identity may never take a held id.
    */
-  async connect(peerId: string, session: Session, grant?: Grant, resumeToken?: string): Promise<Connected> {
+  async connect(peerId: string, session: Session, grant?: Grant, resumeToken?: string, lastSeq?: number): Promise<Connected> {
     const identity = grant?.sub;
     const existing = this.peers.get(peerId);
     if (existing) {
@@ -116,6 +120,8 @@ export class Hub implements ClusterListener {
       detached: undefined,
       rooms: new Map(),
       resumeToken: randomBytes(18).toString('base64url'),
+      seq: 0,
+      unacked: [],
     };
     this.peers.set(peerId, state);
     this.byResumeToken.set(state.resumeToken, state);
@@ -131,18 +137,44 @@ export class Hub implements ClusterListener {
     }
     if (!handoff) return { peerId, resumeToken: state.resumeToken, rooms: state.rooms };
     for (const [room, role] of handoff.rooms) state.rooms.set(room, role);
-    if (this.peers.get(peerId) === state) for (const event of handoff.queue) this.deliver(peerId, event);
+    if (this.peers.get(peerId) === state) {
+      // The stream goes on where the previous instance left it: what it gave but never heard
+      // acknowledged is replayed past the client's lastSeq, then what waited.
+      state.seq = handoff.seq ?? 0;
+      state.unacked = handoff.unacked ?? [];
+      this.replay(state, session, lastSeq);
+      for (const event of handoff.queue) this.deliver(peerId, event);
+    }
     return { peerId, resumeToken: state.resumeToken, rooms: state.rooms, resumed: true };
   }
 
-  /** Restores a peer from its resume token; queued events are delivered in order. */
-  resume(resumeToken: string, session: Session, grant?: Grant): Connected | undefined {
+  /**
+   * Restores a peer from its resume token. Events given to the old session that the client
+   * did not receive (past `lastSeq`) are given again with their numbers, then the events
+   * queued while it was away, in order: nothing lost, nothing twice.
+   */
+  resume(resumeToken: string, session: Session, grant?: Grant, lastSeq?: number): Connected | undefined {
     const state = this.byResumeToken.get(resumeToken);
     if (!state || state.identity !== grant?.sub) return undefined;
     const queued = state.detached?.queue ?? [];
     this.attach(state, session);
-    for (const event of queued) session.deliver(event);
+    this.replay(state, session, lastSeq);
+    for (const event of queued) this.give(state, session, event);
     return { peerId: state.id, resumeToken, rooms: state.rooms };
+  }
+
+  /**
+   * The client received everything up to `seq`: forget it. False when `seq` was never given
+   * (an acknowledgement from the future is a client bug, answered as a bad request).
+   */
+  ack(peerId: string, seq: number): boolean {
+    const state = this.peers.get(peerId);
+    if (!state || seq > state.seq) return false;
+    const unacked = state.unacked;
+    let n = 0;
+    while (n < unacked.length && unacked[n]!.seq <= seq) n++;
+    if (n > 0) unacked.splice(0, n);
+    return true;
   }
 
   /**
@@ -250,7 +282,7 @@ export class Hub implements ClusterListener {
     const state = this.peers.get(peerId);
     if (!state) return;
     if (state.session) {
-      state.session.deliver(event);
+      this.give(state, state.session, event);
       return;
     }
     const detached = state.detached;
@@ -271,7 +303,7 @@ export class Hub implements ClusterListener {
     const rooms = [...state.rooms];
     this.unregister(state);
     state.session?.close(4000, 'replaced');
-    return { rooms, queue };
+    return { rooms, queue, unacked: state.unacked, seq: state.seq };
   }
 
   peerTaken(peerId: string): void {
@@ -318,6 +350,29 @@ export class Hub implements ClusterListener {
     const state = this.peers.get(peerId);
     if (!state) throw new HeraldError('not-found', `peer ${peerId} is not connected`);
     return state;
+  }
+
+  /** Gives an event to a session: numbered and kept until acknowledged, if it acknowledges. */
+  private give(state: PeerState, session: Session, event: PeerEvent): void {
+    if (!session.acknowledges) {
+      session.deliver(event);
+      return;
+    }
+    const seq = ++state.seq;
+    state.unacked.push({ seq, event });
+    // A client that stops acknowledging must not grow this without bound: the oldest go.
+    if (state.unacked.length > this.options.resumeQueueMax * 4) state.unacked.shift();
+    session.deliver(event, seq);
+  }
+
+  /** Gives again, with their numbers, the unacknowledged events past the client's `lastSeq`. */
+  private replay(state: PeerState, session: Session, lastSeq: number | undefined): void {
+    if (!session.acknowledges || lastSeq === undefined) {
+      state.unacked = [];
+      return;
+    }
+    this.ack(state.id, Math.min(lastSeq, state.seq));
+    for (const { seq, event } of state.unacked) session.deliver(event, seq);
   }
 
   private attach(state: PeerState, session: Session): void {

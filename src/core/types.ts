@@ -60,9 +60,22 @@ export type PeerEvent =
 /** A connected peer as the core sees it: somewhere to push events, something to close. */
 export interface Session {
   readonly protocol: Protocol;
-  deliver(event: PeerEvent): void;
+  /**
+   * True when the client acknowledges what it receives (JSON protocol, `lastSeq` in hello):
+   * then every event it is given carries a sequence number, and events stay kept until
+   * acknowledged, so that a resume (here or on another instance) replays what was lost.
+   */
+  readonly acknowledges?: boolean;
+  /** `seq`: the event's number in this peer's stream (only when the session acknowledges). */
+  deliver(event: PeerEvent, seq?: number): void;
   /** The core ends this session (replaced, kicked, draining). */
   close(code: number, reason: string): void;
+}
+
+/** An event given to an acknowledging session, kept until the client acknowledges `seq`. */
+export interface Sequenced {
+  seq: number;
+  event: PeerEvent;
 }
 
 /** Who may signal whom: the rule docs/protocol.md §2 gives for each pair of roles. */

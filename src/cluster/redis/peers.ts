@@ -4,7 +4,7 @@ import { HeraldError } from '../../core/errors.js';
 import type { Member, PeerEvent, Role } from '../../core/types.js';
 import type { Context } from './context.js';
 import { mapError } from './membership.js';
-import type { HandoffReply, PeerTaken, WireHandoff } from './wire.js';
+import { withoutRaw, type HandoffReply, type PeerTaken, type WireHandoff } from './wire.js';
 
 /** How long a taken-over peer's memberships wait for the new holder to re-join them. */
 const TAKEOVER_GRACE_MS = 3000;
@@ -115,7 +115,7 @@ export class PeerClaims {
           ctx.log.warn({ err: String(err), peer: peerId, room: m.roomId }, 'resumed peer could not keep its room');
         }
       }
-      handed = { rooms, queue: [...wire.queue, ...held] };
+      handed = { rooms, queue: [...wire.queue, ...held], unacked: wire.unacked, seq: wire.seq };
       return handed;
     } finally {
       this.handoffWaits.delete(request);
@@ -162,7 +162,8 @@ export class PeerClaims {
       if (member?.instanceId === ctx.me) members.push({ roomId, member });
     }
     this.forwarded.set(peerId, { to, until: Date.now() + FORWARD_MS });
-    ctx.bus.publish(to, { type: 'handoff', request, handoff: { rooms: given.rooms, queue: given.queue, members } });
+    const unacked = given.unacked?.map(({ seq, event }) => ({ seq, event: withoutRaw(event) }));
+    ctx.bus.publish(to, { type: 'handoff', request, handoff: { rooms: given.rooms, queue: given.queue.map(withoutRaw), members, unacked, seq: given.seq } });
     this.cleanUpAfter(peerId);
   }
 

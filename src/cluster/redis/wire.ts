@@ -1,4 +1,4 @@
-import type { LeaveReason, Member, PeerEvent, Role } from '../../core/types.js';
+import type { LeaveReason, Member, PeerEvent, Role, Sequenced } from '../../core/types.js';
 
 /**
  * The messages instances publish to each other, by name. A batch (one tick's messages to one
@@ -56,6 +56,9 @@ export interface WireHandoff {
   queue: PeerEvent[];
   /** The peer's membership records, as the previous holder's replicas had them. */
   members: { roomId: string; member: Member }[];
+  /** Events given but not acknowledged, and the last sequence number given. */
+  unacked?: Sequenced[];
+  seq?: number;
 }
 
 export type RoomWire = MemberJoined | MembersLeft;
