@@ -18,6 +18,11 @@ export interface ResumeClaim {
   /** Absent for a plain connect: then only the identity is checked (never another's id). */
   resumeToken?: string;
   identity: string | undefined;
+  /**
+   * A seed reconnect (the seed protocol has no resume token): the previous holder hands the
+   * peer's rooms over if the identity matches, as a reconnect on the same instance keeps them.
+   */
+  carryRooms?: boolean;
 }
 
 /** What a cluster tells the core of this instance. */

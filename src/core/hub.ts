@@ -130,7 +130,8 @@ export class Hub implements ClusterListener {
     // refuses an id that another identity holds on another instance (conflict).
     let handoff;
     try {
-      handoff = await this.cluster.claimPeer(peerId, { resumeToken, identity });
+      // A seed peer (no resume token in that protocol) keeps its room binding wherever it reconnects.
+      handoff = await this.cluster.claimPeer(peerId, { resumeToken, identity, carryRooms: session.protocol === 'seed' && resumeToken === undefined });
     } catch (err) {
       if (this.peers.get(peerId) === state) this.unregister(state);
       throw err;
@@ -298,7 +299,10 @@ export class Hub implements ClusterListener {
 
   handOff(peerId: string, claim: ResumeClaim): Handoff | undefined {
     const state = this.peers.get(peerId);
-    if (!state || claim.resumeToken === undefined || state.resumeToken !== claim.resumeToken || state.identity !== claim.identity) return undefined;
+    if (!state || state.identity !== claim.identity) return undefined;
+    const byToken = claim.resumeToken !== undefined && state.resumeToken === claim.resumeToken;
+    const seedReconnect = claim.carryRooms === true && state.protocol === 'seed';
+    if (!byToken && !seedReconnect) return undefined;
     const queue = state.detached?.queue ?? [];
     const rooms = [...state.rooms];
     this.unregister(state);

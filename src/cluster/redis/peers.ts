@@ -64,7 +64,7 @@ export class PeerClaims {
     this.pendingRelease.delete(peerId);
     void ctx.cmd.sadd(ctx.keys.instance(ctx.me, 'peers'), peerId).catch(() => {});
     if (!old || old === ctx.me) return undefined;
-    if (!resume?.resumeToken) {
+    if (!resume?.resumeToken && !resume?.carryRooms) {
       ctx.bus.publish(old, { type: 'taken', peer: peerId });
       return undefined;
     }
@@ -103,7 +103,8 @@ export class PeerClaims {
           clearTimeout(timer);
           resolve(h);
         });
-        ctx.bus.publish(old, { type: 'taken', peer: peerId, request, from: ctx.me, resumeToken: resume.resumeToken, identity: resume.identity });
+        const carry = resume.carryRooms ? { carryRooms: true as const } : {};
+        ctx.bus.publish(old, { type: 'taken', peer: peerId, request, from: ctx.me, resumeToken: resume.resumeToken, identity: resume.identity, ...carry });
       });
       if (!wire) return undefined;
       const rooms: [string, Role][] = [];
@@ -126,7 +127,9 @@ export class PeerClaims {
 
   /** A claim notice from another instance. */
   receiveTaken(wire: PeerTaken): void {
-    if (wire.request && wire.from) this.handOffTo(wire.from, wire.request, wire.peer, { resumeToken: wire.resumeToken, identity: wire.identity });
+    if (wire.request && wire.from) {
+      this.handOffTo(wire.from, wire.request, wire.peer, { resumeToken: wire.resumeToken, identity: wire.identity, carryRooms: wire.carryRooms === true });
+    }
     else this.taken(wire.peer);
   }
 

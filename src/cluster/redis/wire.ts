@@ -42,6 +42,8 @@ export interface PeerTaken {
   from?: string;
   resumeToken?: string;
   identity?: string;
+  /** A seed reconnect: hand the rooms over on identity alone. */
+  carryRooms?: true;
 }
 
 /** The previous holder's answer to a hand-off request: the peer's state, or null (refused). */
