@@ -46,9 +46,9 @@ export class Keys {
   }
 
   /**
-   * SET of room ids that had members when last written: the admin listing reads it instead
-   * of scanning (a SCAN covers one node only on Redis Cluster). Advisory: an empty room found
-   * in it is pruned on read.
+   * SET of room ids with members: every join adds its room, a leave or reap that empties a
+   * room removes it. The admin listing reads it instead of scanning (a SCAN covers one node
+   * only on Redis Cluster). Advisory: an empty room still found in it is pruned on read.
    */
   get roomIndex(): string {
     return `${this.prefix}:{index}:rooms`;

@@ -106,6 +106,7 @@ export class Membership {
     }
     if (result.length === 0) return undefined;
     const [v, insts, json] = result;
+    if (insts.length === 0) this.unindex(roomId);
     const member = parseMember(json);
     ctx.bus.publishRoom(insts, member, { type: 'left', room: roomId, v, members: [member], reason });
     const current = ctx.replicas.get(roomId);
@@ -123,6 +124,18 @@ export class Membership {
     if (member.instanceId !== this.ctx.me) throw new HeraldError('unavailable', UNREACHABLE);
     this.dirtyRooms.add(replica.room.id);
     return this.ctx.replicas.removeOffline(replica, peerId, reason);
+  }
+
+  /**
+   * The room emptied: take it out of the room index (a different slot than the room's, so
+   * not inside the script). A join racing this puts it back: checked after removing.
+   */
+  unindex(roomId: string): void {
+    const { cmd, keys } = this.ctx;
+    void (async () => {
+      await cmd.srem(keys.roomIndex, roomId);
+      if ((await cmd.hlen(keys.room(roomId)[0])) > 0) await cmd.sadd(keys.roomIndex, roomId);
+    })().catch(() => {});
   }
 
   /** A join landed after this instance had dropped the room's replica: load it again. */

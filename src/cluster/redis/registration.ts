@@ -129,6 +129,7 @@ export class Registration {
       if (out.length === 0) continue;
       const v = out[0] as number;
       const insts = out[1] as string[];
+      if (insts.length === 0) ctx.membership.unindex(roomId);
       const ms = (out.slice(2) as string[]).map(parseMember);
       removed += ms.length;
       ctx.bus.publishRoom(insts, undefined, { type: 'left', room: roomId, v, members: ms, reason });
