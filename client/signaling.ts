@@ -94,6 +94,11 @@ export class Signaling extends Emitter<SignalingEvents> {
   private readonly rooms = new Map<string, RoleName>();
   private readonly outbox: Record<string, unknown>[] = [];
   private attempt = 0;
+  /** The last push received in order (its `seq`); sent in hello so a resume replays the rest. */
+  private lastSeq = 0;
+  /** The last `seq` acknowledged to the server, and the timer batching acknowledgements. */
+  private ackedSeq = 0;
+  private ackTimer: ReturnType<typeof setTimeout> | undefined;
   private retryTimer: ReturnType<typeof setTimeout> | undefined;
   private pingTimer: ReturnType<typeof setInterval> | undefined;
   private readonly baseUrl: string;
@@ -144,6 +149,7 @@ export class Signaling extends Emitter<SignalingEvents> {
   close(): void {
     this.setState('closed');
     clearTimeout(this.retryTimer);
+    clearTimeout(this.ackTimer);
     clearInterval(this.pingTimer);
     this.rejectAll(new HeraldError('closed', 'signaling closed'));
     this.ws?.close(1000, 'bye');
@@ -252,7 +258,11 @@ export class Signaling extends Emitter<SignalingEvents> {
     const body: Record<string, unknown> = { type: 'hello' };
     if (this.peerId) body.peerId = this.peerId;
     if (this.resumeToken) body.resumeToken = this.resumeToken;
+    // Asks for numbered pushes; on a resume the server replays everything after lastSeq.
+    body.lastSeq = this.lastSeq;
     const welcome = await this.request<Welcome>(body);
+    // A new session numbers its pushes from 1 again.
+    if (!welcome.resumed) this.lastSeq = this.ackedSeq = 0;
     this.peerId = welcome.peerId;
     this.resumeToken = welcome.resumeToken;
     this.iceServers = welcome.iceServers as RTCIceServer[];
@@ -284,7 +294,27 @@ export class Signaling extends Emitter<SignalingEvents> {
     }, delay);
   }
 
+  /**
+   * A numbered push is taken once, in order: one at or below `lastSeq` is a replay of what
+   * already arrived. Acknowledgements go out in batches (every 32 pushes or 100 ms).
+   */
+  private fresh(seq: number | undefined): boolean {
+    if (seq === undefined) return true;
+    if (seq <= this.lastSeq) return false;
+    this.lastSeq = seq;
+    if (seq - this.ackedSeq >= 32) this.sendAck();
+    else this.ackTimer ??= setTimeout(() => this.sendAck(), 100);
+    return true;
+  }
+
+  private sendAck(): void {
+    clearTimeout(this.ackTimer);
+    this.ackTimer = undefined;
+    if (this.lastSeq > this.ackedSeq && this.sendRaw({ type: 'ack', seq: this.lastSeq })) this.ackedSeq = this.lastSeq;
+  }
+
   private receive(msg: ServerMessage): void {
+    if ('seq' in msg && !this.fresh(msg.seq)) return;
     switch (msg.type) {
       case 'ack':
       case 'error': {

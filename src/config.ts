@@ -52,6 +52,18 @@ const schema = z.object({
   host: z.string().min(1).default('0.0.0.0'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   redisUrl: z.string().url().optional(),
+  redisClusterNodes: z.string().transform((s, ctx) => {
+    const nodes = s.split(',').map((x) => x.trim()).filter(Boolean).map((n) => {
+      const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(n);
+      const port = Number(m?.[2]);
+      return m && port > 0 && port < 65536 ? { host: m[1]!.replace(/^\[|\]$/g, ''), port } : undefined;
+    });
+    if (nodes.length === 0 || nodes.some((n) => n === undefined)) {
+      ctx.addIssue({ code: 'custom', message: 'must be a comma list of host:port seed nodes' });
+      return z.NEVER;
+    }
+    return nodes as { host: string; port: number }[];
+  }).optional(),
   redisPrefix: z.string().min(1).default('herald'),
   secret: z.string().min(16, 'must be at least 16 characters').optional(),
   allowedOrigins: list.optional(),
@@ -95,6 +107,7 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   host: 'HOST',
   logLevel: 'LOG_LEVEL',
   redisUrl: 'REDIS_URL',
+  redisClusterNodes: 'REDIS_CLUSTER_NODES',
   redisPrefix: 'HERALD_REDIS_PREFIX',
   secret: 'HERALD_SECRET',
   allowedOrigins: 'HERALD_ALLOWED_ORIGINS',
@@ -153,6 +166,9 @@ export function loadConfig(overrides: Input = {}, env: NodeJS.ProcessEnv = proce
     throw new ConfigError(`invalid setting ${ENV_NAMES[key] ?? String(key)}${shown}: ${issue.message}`);
   }
   const config = parsed.data;
+  if (config.redisUrl && config.redisClusterNodes) {
+    throw new ConfigError('invalid setting REDIS_CLUSTER_NODES: exclusive with REDIS_URL (set one: a single Redis or a Redis Cluster)');
+  }
   if (config.turnSecret && !config.turnUrls?.length) {
     throw new ConfigError('invalid setting TURN_URLS: required when TURN_SECRET is set');
   }

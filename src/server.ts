@@ -1,9 +1,9 @@
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type Koa from 'koa';
-import type { Cluster } from './cluster/cluster.js';
+import type { Cluster } from './core/cluster.js';
 import { MemoryCluster } from './cluster/memory.js';
-import { RedisCluster } from './cluster/redis.js';
+import { RedisCluster } from './cluster/redis/index.js';
 import type { Config } from './config.js';
 import { Hub } from './core/hub.js';
 import { Gateway } from './gateway/gateway.js';
@@ -52,7 +52,7 @@ export class Herald {
 
   constructor(readonly config: Config, log?: Logger) {
     this.log = log ?? createLogger(config.logLevel);
-    this.cluster = config.redisUrl ? new RedisCluster(config, this.log) : new MemoryCluster();
+    this.cluster = config.redisUrl || config.redisClusterNodes ? new RedisCluster(config, this.log) : new MemoryCluster();
     this.metrics = new Metrics({
       connections: () => this.gateway.connectionCounts(),
       rooms: () => this.hub.roomCount,

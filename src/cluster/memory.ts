@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
+import type { Cluster, ClusterListener, RoomSummary } from '../core/cluster.js';
 import { Room, checkAdmission } from '../core/room.js';
 import type { LeaveReason, Member, PeerEvent } from '../core/types.js';
-import type { Cluster, ClusterListener, RoomSummary } from './cluster.js';
+import { LocalDelivery } from './local.js';
 import { MemoryDirectMail } from './memory-direct.js';
 
 /** The embedded default: one process, every room and peer in local maps. */
@@ -10,10 +11,10 @@ export class MemoryCluster implements Cluster {
   readonly healthy = true;
   readonly direct = new MemoryDirectMail();
   private readonly rooms = new Map<string, Room>();
-  private listener!: ClusterListener;
+  private readonly local = new LocalDelivery(this.instanceId);
 
   async start(listener: ClusterListener): Promise<void> {
-    this.listener = listener;
+    this.local.attach(listener);
   }
 
   async stop(): Promise<void> {
@@ -28,7 +29,7 @@ export class MemoryCluster implements Cluster {
       this.rooms.set(roomId, room);
     }
     room.put(member);
-    this.listener.memberJoined(room, member);
+    this.local.joined(room, member);
     return room;
   }
 
@@ -37,7 +38,7 @@ export class MemoryCluster implements Cluster {
     const gone = room?.remove(peerId);
     if (!room || !gone) return undefined;
     if (room.size === 0) this.rooms.delete(roomId);
-    this.listener.memberLeft(room, gone, reason);
+    this.local.left(room, gone, reason);
     return gone;
   }
 
@@ -50,7 +51,8 @@ export class MemoryCluster implements Cluster {
   }
 
   send(to: Member, event: PeerEvent): void {
-    this.listener.deliver(to.peerId, event);
+    // One process: every member is local.
+    this.local.deliver(to.peerId, event);
   }
 
   /** One process: a resume always finds its peer in the hub, so nothing is ever handed over. */

@@ -1,11 +1,11 @@
 import { randomBytes } from 'node:crypto';
-import type { Cluster, ClusterListener, Handoff, ResumeClaim } from '../cluster/cluster.js';
+import type { Cluster, ClusterListener, Handoff, ResumeClaim } from './cluster.js';
 import { DirectExpiry, type QueuedDirect } from './direct.js';
 import { HeraldError } from './errors.js';
 import { allows, checkGrant, type Grant } from './grant.js';
 import { Presence } from './presence.js';
 import type { Room } from './room.js';
-import { maySignal, type LeaveReason, type Member, type Payload, type PeerEvent, type Protocol, type Role, type Session } from './types.js';
+import { maySignal, type LeaveReason, type Member, type Payload, type PeerEvent, type Protocol, type Role, type Sequenced, type Session } from './types.js';
 
 export interface HubOptions {
   /** 0 = no cap. */
@@ -56,6 +56,10 @@ interface PeerState {
   /** Rooms this peer is in, and its role in each. */
   readonly rooms: Map<string, Role>;
   readonly resumeToken: string;
+  /** The last sequence number given (acknowledging sessions only). */
+  seq: number;
+  /** Given but not acknowledged, oldest first: replayed by a resume past the client's `lastSeq`. */
+  unacked: Sequenced[];
 }
 
 export interface Connected {
@@ -126,7 +130,14 @@ export class Hub implements ClusterListener {
    * Another identity may never take a held id. `direct` binds a room-less peer: its identity
    * is given (not the token's `sub`) and it has no resume token.
    */
-  async connect(peerId: string, session: Session, grant?: Grant, resumeToken?: string, direct?: { identity: string }): Promise<Connected> {
+  async connect(
+    peerId: string,
+    session: Session,
+    grant?: Grant,
+    resumeToken?: string,
+    lastSeq?: number,
+    direct?: { identity: string },
+  ): Promise<Connected> {
     const identity = direct ? direct.identity : grant?.sub;
     const existing = this.peers.get(peerId);
     if (existing) {
@@ -148,6 +159,8 @@ export class Hub implements ClusterListener {
       rooms: new Map(),
       // Room-less peers never resume: no token, no index entry (memory per idle peer).
       resumeToken: direct ? '' : randomBytes(18).toString('base64url'),
+      seq: 0,
+      unacked: [],
     };
     this.peers.set(peerId, state);
     if (!direct) this.byResumeToken.set(state.resumeToken, state);
@@ -156,27 +169,54 @@ export class Hub implements ClusterListener {
     // refuses an id that another identity holds on another instance (conflict).
     let handoff;
     try {
-      handoff = await this.cluster.claimPeer(peerId, { resumeToken, identity });
+      // A seed peer (no resume token in that protocol) keeps its room binding wherever it reconnects.
+      handoff = await this.cluster.claimPeer(peerId, { resumeToken, identity, carryRooms: session.protocol === 'seed' && resumeToken === undefined });
     } catch (err) {
       if (this.peers.get(peerId) === state) this.unregister(state);
       throw err;
     }
     if (!handoff) return { peerId, resumeToken: state.resumeToken, rooms: state.rooms };
     for (const [room, role] of handoff.rooms) state.rooms.set(room, role);
-    if (this.peers.get(peerId) === state) for (const event of handoff.queue) this.deliver(peerId, event);
+    if (this.peers.get(peerId) === state) {
+      // The stream goes on where the previous instance left it: what it gave but never heard
+      // acknowledged is replayed past the client's lastSeq, then what waited.
+      state.seq = handoff.seq ?? 0;
+      state.unacked = handoff.unacked ?? [];
+      this.replay(state, session, lastSeq);
+      for (const event of handoff.queue) this.deliver(peerId, event);
+    }
     this.regrant(state, grant);
     return { peerId, resumeToken: state.resumeToken, rooms: state.rooms, resumed: true };
   }
 
-  /** Restores a peer from its resume token; queued events are delivered in order. */
-  resume(resumeToken: string, session: Session, grant?: Grant): Connected | undefined {
+  /**
+   * Restores a peer from its resume token. Events given to the old session that the client
+   * did not receive (past `lastSeq`) are given again with their numbers, then the events
+   * queued while it was away, in order: nothing lost, nothing twice.
+   */
+  resume(resumeToken: string, session: Session, grant?: Grant, lastSeq?: number): Connected | undefined {
     const state = this.byResumeToken.get(resumeToken);
     if (!state || state.identity !== grant?.sub) return undefined;
     const queued = state.detached?.queue ?? [];
     this.attach(state, session);
-    for (const event of queued) session.deliver(event);
+    this.replay(state, session, lastSeq);
+    for (const event of queued) this.give(state, session, event);
     this.regrant(state, grant);
     return { peerId: state.id, resumeToken, rooms: state.rooms };
+  }
+
+  /**
+   * The client received everything up to `seq`: forget it. False when `seq` was never given
+   * (an acknowledgement from the future is a client bug, answered as a bad request).
+   */
+  ack(peerId: string, seq: number): boolean {
+    const state = this.peers.get(peerId);
+    if (!state || seq > state.seq) return false;
+    const unacked = state.unacked;
+    let n = 0;
+    while (n < unacked.length && unacked[n]!.seq <= seq) n++;
+    if (n > 0) unacked.splice(0, n);
+    return true;
   }
 
   /**
@@ -262,7 +302,7 @@ export class Hub implements ClusterListener {
    * direct messages that waited for it, wherever they were sent from.
    */
   async connectDirect(peerId: string, session: Session, identity: string, grant?: Grant): Promise<PeerEvent[]> {
-    await this.connect(peerId, session, grant, undefined, { identity });
+    await this.connect(peerId, session, grant, undefined, undefined, { identity });
     // Best effort: the peer is connected either way, and a queue out of reach expires on its own.
     const waiting = await this.cluster.direct.collect(peerId).catch((): QueuedDirect[] => []);
     return waiting.map((q) => q.event);
@@ -323,7 +363,7 @@ export class Hub implements ClusterListener {
     const state = this.peers.get(peerId);
     if (!state) return;
     if (state.session) {
-      state.session.deliver(event);
+      this.give(state, state.session, event);
       return;
     }
     const detached = state.detached;
@@ -350,12 +390,15 @@ export class Hub implements ClusterListener {
 
   handOff(peerId: string, claim: ResumeClaim): Handoff | undefined {
     const state = this.peers.get(peerId);
-    if (!state || claim.resumeToken === undefined || state.resumeToken !== claim.resumeToken || state.identity !== claim.identity) return undefined;
+    if (!state || state.identity !== claim.identity) return undefined;
+    const byToken = claim.resumeToken !== undefined && state.resumeToken === claim.resumeToken;
+    const seedReconnect = claim.carryRooms === true && state.protocol === 'seed';
+    if (!byToken && !seedReconnect) return undefined;
     const queue = state.detached?.queue ?? [];
     const rooms = [...state.rooms];
     this.unregister(state);
     state.session?.close(4000, 'replaced');
-    return { rooms, queue };
+    return { rooms, queue, unacked: state.unacked, seq: state.seq };
   }
 
   peerTaken(peerId: string): void {
@@ -371,7 +414,9 @@ export class Hub implements ClusterListener {
     if (!room) return;
     const event: PeerEvent = { type: 'counts', room: roomId, counts: room.counts() };
     for (const member of room.members()) {
-      if (member.instanceId === this.instanceId) this.peers.get(member.peerId)?.session?.deliver(event);
+      if (member.instanceId !== this.instanceId) continue;
+      const state = this.peers.get(member.peerId);
+      if (state?.session) this.give(state, state.session, event);
     }
   }
 
@@ -403,6 +448,29 @@ export class Hub implements ClusterListener {
     const state = this.peers.get(peerId);
     if (!state) throw new HeraldError('not-found', `peer ${peerId} is not connected`);
     return state;
+  }
+
+  /** Gives an event to a session: numbered and kept until acknowledged, if it acknowledges. */
+  private give(state: PeerState, session: Session, event: PeerEvent): void {
+    if (!session.acknowledges) {
+      session.deliver(event);
+      return;
+    }
+    const seq = ++state.seq;
+    state.unacked.push({ seq, event });
+    // A client that stops acknowledging must not grow this without bound: the oldest go.
+    if (state.unacked.length > this.options.resumeQueueMax * 4) state.unacked.shift();
+    session.deliver(event, seq);
+  }
+
+  /** Gives again, with their numbers, the unacknowledged events past the client's `lastSeq`. */
+  private replay(state: PeerState, session: Session, lastSeq: number | undefined): void {
+    if (!session.acknowledges || lastSeq === undefined) {
+      state.unacked = [];
+      return;
+    }
+    this.ack(state.id, Math.min(lastSeq, state.seq));
+    for (const { seq, event } of state.unacked) session.deliver(event, seq);
   }
 
   private attach(state: PeerState, session: Session): void {

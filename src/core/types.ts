@@ -39,7 +39,8 @@ export type LeaveReason =
   | 'kicked'      // admin removed it
   | 'unbound'     // seed reader unbound because its sender left
   | 'revoked'     // the token it resumed or reconnected with does not allow this room/role
-  | 'instance-lost'; // the instance holding it died
+  | 'instance-lost' // the instance holding it died
+  | 'conflict';     // two broadcasters admitted during a Redis outage: the later one lost
 
 export interface RoomCounts {
   broadcaster: boolean;
@@ -66,9 +67,22 @@ export type PeerEvent =
 /** A connected peer as the core sees it: somewhere to push events, something to close. */
 export interface Session {
   readonly protocol: Protocol;
-  deliver(event: PeerEvent): void;
+  /**
+   * True when the client acknowledges what it receives (JSON protocol, `lastSeq` in hello):
+   * then every event it is given carries a sequence number, and events stay kept until
+   * acknowledged, so that a resume (here or on another instance) replays what was lost.
+   */
+  readonly acknowledges?: boolean;
+  /** `seq`: the event's number in this peer's stream (only when the session acknowledges). */
+  deliver(event: PeerEvent, seq?: number): void;
   /** The core ends this session (replaced, kicked, draining). */
   close(code: number, reason: string): void;
+}
+
+/** An event given to an acknowledging session, kept until the client acknowledges `seq`. */
+export interface Sequenced {
+  seq: number;
+  event: PeerEvent;
 }
 
 /** Who may signal whom: the rule docs/protocol.md §2 gives for each pair of roles. */
@@ -82,4 +96,9 @@ export function maySignal(from: Role, to: Role): boolean {
 export function hears(listener: Role, subject: Role): boolean {
   if (subject === 'broadcaster') return listener === 'viewer';
   return maySignal(subject, listener);
+}
+
+/** The room an event concerns; undefined for room-less (direct) events. */
+export function eventRoom(event: PeerEvent): string | undefined {
+  return 'room' in event ? event.room : undefined;
 }

@@ -34,7 +34,9 @@ export class JsonConnection extends Connection implements Session {
   /** The close code, once the socket has closed (a hello may still be in flight then). */
   private closeCode: number | undefined;
   /** While hello is being answered, pushes wait here so that they follow the welcome. */
-  private held: PeerEvent[] | undefined;
+  private held: [PeerEvent, number | undefined][] | undefined;
+  /** Set by hello's `lastSeq`: pushes are numbered and kept until the client acknowledges them. */
+  acknowledges = false;
 
   constructor(
     ws: WebSocket,
@@ -57,31 +59,32 @@ export class JsonConnection extends Connection implements Session {
 
   // ---- Session: the core pushes ----
 
-  deliver(event: PeerEvent): void {
+  deliver(event: PeerEvent, seq?: number): void {
     if (this.held) {
-      this.held.push(event);
+      this.held.push([event, seq]);
       return;
     }
     switch (event.type) {
       case 'signal': {
         const { payload } = event;
         if (payload.kind === 'json' && payload.raw !== undefined) {
-          // The JSON that JSON.stringify({type, room, from, data}) would give, without re-encoding data.
-          return sendText(this.ws, `{"type":"signal","room":${JSON.stringify(event.room)},"from":${JSON.stringify(event.from)},"data":${payload.raw}}`);
+          // The JSON that JSON.stringify({type, room, from, data, seq}) would give, without re-encoding data.
+          const tail = seq === undefined ? '}' : `,"seq":${seq}}`;
+          return sendText(this.ws, `{"type":"signal","room":${JSON.stringify(event.room)},"from":${JSON.stringify(event.from)},"data":${payload.raw}${tail}`);
         }
-        return this.send({ type: 'signal', room: event.room, from: event.from, data: toJsonData(payload) });
+        return this.send({ type: 'signal', room: event.room, from: event.from, data: toJsonData(payload), seq });
       }
       case 'peer-joined':
-        return this.send({ type: 'peer-joined', room: event.room, peer: info(event.member) });
+        return this.send({ type: 'peer-joined', room: event.room, peer: info(event.member), seq });
       case 'peer-left':
-        return this.send({ type: 'peer-left', room: event.room, peer: info(event.member), reason: event.reason });
+        return this.send({ type: 'peer-left', room: event.room, peer: info(event.member), reason: event.reason, seq });
       case 'expired':
-        return this.send({ type: 'expired', room: event.room, to: event.to });
+        return this.send({ type: 'expired', room: event.room, to: event.to, seq });
       case 'removed':
         if (this.peerId && this.ctx.hub.roomsHeld(this.peerId) === 0) this.guard.left();
-        return this.send({ type: 'removed', room: event.room, reason: event.reason });
+        return this.send({ type: 'removed', room: event.room, reason: event.reason, seq });
       case 'counts':
-        return this.send({ type: 'counts', room: event.room, counts: event.counts });
+        return this.send({ type: 'counts', room: event.room, counts: event.counts, seq });
     }
   }
 
@@ -116,6 +119,7 @@ export class JsonConnection extends Connection implements Session {
     }
     const msg = parsed.data;
     if (msg.type === 'ping') return this.send({ type: 'ack', id: msg.id });
+    if (msg.type === 'ack') return this.acknowledge(msg.seq);
     if (msg.type === 'hello') return this.greet(msg);
     if (!this.peerId) return this.error(id, 'bad-request', 'send hello first');
     switch (msg.type) {
@@ -139,14 +143,15 @@ export class JsonConnection extends Connection implements Session {
     } finally {
       const held = this.held;
       this.held = undefined;
-      for (const event of held) this.deliver(event);
+      for (const [event, seq] of held) this.deliver(event, seq);
     }
   }
 
   private async hello(msg: HelloMessage): Promise<Welcome> {
     if (this.peerId) throw new HeraldError('conflict', 'hello was already said on this connection');
     const { hub } = this.ctx;
-    let connected = msg.resumeToken ? hub.resume(msg.resumeToken, this, this.grant) : undefined;
+    this.acknowledges = msg.lastSeq !== undefined;
+    let connected = msg.resumeToken ? hub.resume(msg.resumeToken, this, this.grant, msg.lastSeq) : undefined;
     if (msg.resumeToken && !connected && !msg.peerId) {
       throw new HeraldError('not-found', 'resume token unknown or expired; say hello without it');
     }
@@ -155,7 +160,7 @@ export class JsonConnection extends Connection implements Session {
       throw new HeraldError('forbidden', `peer id ${msg.peerId} belongs to another identity; this token may use ${idNamespace(this.grant!.sub)} or ${idNamespace(this.grant!.sub)}~<suffix>`);
     }
     // Not held here: the token may belong to another instance, which hands the peer over.
-    connected ??= await hub.connect(msg.peerId ?? newPeerId(this.grant?.sub), this, this.grant, msg.resumeToken);
+    connected ??= await hub.connect(msg.peerId ?? newPeerId(this.grant?.sub), this, this.grant, msg.resumeToken, msg.lastSeq);
     resumed ||= connected.resumed === true;
     this.peerId = connected.peerId;
     if (this.closeCode !== undefined) {
@@ -197,6 +202,12 @@ export class JsonConnection extends Connection implements Session {
     // In no room again: the join timeout applies again, or a connection could park forever.
     if (this.ctx.hub.roomsHeld(this.peerId!) === 0) this.guard.left();
     return { type: 'ack', id: msg.id, room: msg.room };
+  }
+
+  /** The client received every push up to `seq`. */
+  private acknowledge(seq: number): void {
+    if (!this.peerId || !this.acknowledges) return this.error(undefined, 'bad-request', 'ack needs a hello with lastSeq first');
+    if (!this.ctx.hub.ack(this.peerId, seq)) this.error(undefined, 'bad-request', `ack of ${seq}: no push with that number was sent`);
   }
 
   /** The hot path: synchronous, no promise, `data` forwarded without being inspected. */

@@ -129,7 +129,8 @@ export class SeedConnection extends Connection implements Session {
         else if (event.member.role === 'broadcaster' && this.room === event.room) this.unbind('unbound');
         return;
       case 'removed':
-        if (this.role === 'sender') this.close(CLOSE.kicked, 'removed from the room');
+        if (this.role === 'sender' && event.reason === 'conflict') this.close(CLOSE.conflict, 'conflict: another sender held the room first');
+        else if (this.role === 'sender') this.close(CLOSE.kicked, 'removed from the room');
         else if (this.room === event.room) {
           this.room = undefined;
           this.guard.left();

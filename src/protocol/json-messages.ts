@@ -31,7 +31,15 @@ export const Hello = z.strictObject({
   peerId: PeerId.optional(),
   /** Resume a dropped session: rooms kept, queued signals delivered in order. */
   resumeToken: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be a token a welcome gave').optional(),
+  /**
+   * The client acknowledges what it receives: pushes carry `seq`, and this is the last one
+   * it received (0 at first). A resume then replays every push after it, in order.
+   */
+  lastSeq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER).optional(),
 });
+
+/** The client received every push up to `seq` (cumulative; no reply). */
+export const Ack = z.strictObject({ type: z.literal('ack'), seq: z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER) });
 
 export const Join = z.strictObject({ type: z.literal('join'), id: RequestId, room: RoomId, role: Role });
 export const Leave = z.strictObject({ type: z.literal('leave'), id: RequestId, room: RoomId });
@@ -90,7 +98,7 @@ const SIGNAL_KEYS = new Set(['type', 'id', 'room', 'to', 'data']);
  */
 export const Ping = z.strictObject({ type: z.literal('ping'), id: RequestId });
 
-export const ClientMessage = z.discriminatedUnion('type', [Hello, Join, Leave, Signal, Ping]);
+export const ClientMessage = z.discriminatedUnion('type', [Hello, Join, Leave, Signal, Ping, Ack]);
 export type ClientMessage = z.infer<typeof ClientMessage>;
 export type HelloMessage = z.infer<typeof Hello>;
 export type JoinMessage = z.infer<typeof Join>;
@@ -135,17 +143,20 @@ export type JoinAck = {
   counts: { broadcaster: boolean; viewers: number; peers: number };
 };
 
+/** A push's number in the session's stream, present when the client said `lastSeq` in hello. */
+type Numbered = { seq?: number };
+
 export type ServerMessage =
   | Welcome
   | JoinAck
   | { type: 'ack'; id: number; room?: string }
   | { type: 'error'; id?: number; code: ErrorCode; message: string }
-  | { type: 'signal'; room: string; from: string; data: unknown }
-  | { type: 'peer-joined'; room: string; peer: PeerInfo }
-  | { type: 'peer-left'; room: string; peer: PeerInfo; reason: string }
-  | { type: 'expired'; room: string; to: string }
-  | { type: 'removed'; room: string; reason: string }
-  | { type: 'counts'; room: string; counts: { broadcaster: boolean; viewers: number; peers: number } }
+  | ({ type: 'signal'; room: string; from: string; data: unknown } & Numbered)
+  | ({ type: 'peer-joined'; room: string; peer: PeerInfo } & Numbered)
+  | ({ type: 'peer-left'; room: string; peer: PeerInfo; reason: string } & Numbered)
+  | ({ type: 'expired'; room: string; to: string } & Numbered)
+  | ({ type: 'removed'; room: string; reason: string } & Numbered)
+  | ({ type: 'counts'; room: string; counts: { broadcaster: boolean; viewers: number; peers: number } } & Numbered)
   | { type: 'bye'; reason: string; reconnect: boolean };
 
 export { CLOSE } from './close-codes.js';

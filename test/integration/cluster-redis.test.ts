@@ -119,6 +119,22 @@ describe('seed protocol across instances over Redis', () => {
     expect(await s.next((m) => m.startsWith('answer|'))).toBe('answer|ru|ok');
   });
 
+  it('a reader reconnecting on another instance keeps its room binding: it relays at once without join, and the sender never hears it leave', async () => {
+    const room = uniq('keep');
+    const s = await sender(A, room);
+    const old = await joinedReader(B, 'kb', room, s);
+    const fresh = await reader(C, 'kb');
+    expect(await old.closed).toMatchObject({ code: 4000 });
+    // No join|room from the new socket: the binding moved with the reader (C's connect
+    // completes the hand-over before it reads a frame).
+    fresh.send(`answer|${room}|from-c`);
+    expect(await s.next((m) => m.startsWith('answer|'))).toBe('answer|kb|from-c');
+    s.send('offer|kb|to-c');
+    expect(await fresh.next((m) => m.startsWith('offer|'))).toBe(`offer|${room}|to-c`);
+    expect(fresh.received.filter((m) => m.startsWith('error|'))).toEqual([]);
+    expect(s.received.filter((m) => m === 'leave|kb')).toEqual([]);
+  });
+
   it('a sender reconnecting on another instance replaces the old one (4000) and keeps its readers', async () => {
     const room = uniq('sreplace');
     const s1 = await sender(A, room);

@@ -1,10 +1,10 @@
-import { createServer, connect, type Server, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { Tokens } from '../../src/auth/tokens.js';
 import { Signaling } from '../../client/signaling.js';
 import { startHerald, type Running } from '../helpers/herald.js';
 import { JsonClient } from '../helpers/json-client.js';
+import { BlackHoleProxy } from '../helpers/proxy.js';
 
 /**
  * A network that dies silently (no FIN, no RST) is invisible to a browser's WebSocket for
@@ -12,52 +12,6 @@ import { JsonClient } from '../helpers/json-client.js';
  * unanswered. Here the SDK's Signaling runs in Node over `ws`, through a TCP proxy the test
  * can turn into a black hole for the connections it already carries.
  */
-class BlackHoleProxy {
-  private readonly pairs = new Set<[Socket, Socket]>();
-  private readonly sockets = new Set<Socket>();
-  private server!: Server;
-  port = 0;
-
-  static async start(target: number): Promise<BlackHoleProxy> {
-    const proxy = new BlackHoleProxy();
-    proxy.server = createServer((client) => {
-      const upstream = connect(target, '127.0.0.1');
-      const pair: [Socket, Socket] = [client, upstream];
-      proxy.sockets.add(client).add(upstream);
-      proxy.pairs.add(pair);
-      client.pipe(upstream).pipe(client);
-      const drop = () => {
-        proxy.pairs.delete(pair);
-        client.destroy();
-        upstream.destroy();
-      };
-      client.on('error', drop).on('close', drop);
-      upstream.on('error', drop).on('close', drop);
-    });
-    await new Promise<void>((r) => proxy.server.listen(0, '127.0.0.1', r));
-    proxy.port = (proxy.server.address() as { port: number }).port;
-    return proxy;
-  }
-
-  /** Every connection open now stops carrying bytes either way, and nothing is closed. */
-  blackHole(): number {
-    for (const [client, upstream] of this.pairs) {
-      client.unpipe(upstream);
-      upstream.unpipe(client);
-      client.pause();
-      upstream.pause();
-    }
-    const n = this.pairs.size;
-    this.pairs.clear();
-    return n;
-  }
-
-  stop(): Promise<void> {
-    for (const socket of this.sockets) socket.destroy();
-    return new Promise((r) => this.server.close(() => r()));
-  }
-}
-
 describe('SDK liveness ping', () => {
   let server: Running;
   let proxy: BlackHoleProxy;

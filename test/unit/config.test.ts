@@ -93,12 +93,25 @@ describe('loadConfig', () => {
     ['a frame cap below the minimum', { HERALD_MAX_FRAME_BYTES: '10' }, 'HERALD_MAX_FRAME_BYTES'],
     ['a zero heartbeat', { HERALD_HEARTBEAT_MS: '0' }, 'HERALD_HEARTBEAT_MS'],
     ['a non-boolean trust-proxy', { HERALD_TRUST_PROXY: 'yes' }, 'HERALD_TRUST_PROXY'],
+    ['a cluster node without a port', { REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1' }, 'REDIS_CLUSTER_NODES'],
+    ['a cluster node with a port out of range', { REDIS_CLUSTER_NODES: 'redis-a:70000' }, 'REDIS_CLUSTER_NODES'],
+    ['both REDIS_URL and REDIS_CLUSTER_NODES', { REDIS_URL: 'redis://localhost:6379', REDIS_CLUSTER_NODES: 'redis-a:7000' }, 'REDIS_CLUSTER_NODES'],
   ];
   for (const [name, env, setting] of bad) {
     it(`${name} fails with a ConfigError naming ${setting}`, () => {
       expect(configError({}, env).message).toContain(setting);
     });
   }
+
+  it('REDIS_CLUSTER_NODES parses into seed nodes (IPv6 in brackets too)', () => {
+    const c = loadConfig({}, { REDIS_CLUSTER_NODES: 'redis-a:7000, 10.0.0.2:7001,[::1]:7002' });
+    expect(c.redisClusterNodes).toEqual([
+      { host: 'redis-a', port: 7000 },
+      { host: '10.0.0.2', port: 7001 },
+      { host: '::1', port: 7002 },
+    ]);
+    expect(c.redisUrl).toBeUndefined();
+  });
 
   it('a bad flag is reported under its setting name too', () => {
     expect(configError({ port: 'abc' }).message).toContain('PORT');

@@ -99,49 +99,64 @@ return out
 
 /**
  * RESTORE: after Redis came back (possibly empty), writes back the members this instance
- * holds, and removes the ones it no longer holds. A member now held elsewhere, or a
- * broadcaster whose slot another took meanwhile, is reported lost.
+ * holds, and removes the ones it no longer holds. A member now held elsewhere is reported
+ * lost. Two broadcasters (admitted on two instances while Redis was unreachable) are
+ * resolved deterministically, whichever instance restores first: the earlier `joinedAt`
+ * wins, then the smaller peer id. The winner takes the room; a losing member of ours is
+ * reported outranked, a losing member of another instance is removed and reported evicted.
  * KEYS members bcast insts ver; ARGV instanceId memberJSON...
- * Returns {version, instances[], added[], removed[], lost[], snapshot[]}.
+ * Returns {version, instances[], added[], removed[], lost[], snapshot[], outranked[], evicted[]}.
  */
-export const RESTORE = `
+export const RESTORE = `${DECR}
 local inst = ARGV[1]
 local mine = {}
-local added, removed, lost = {}, {}, {}
-local count = 0
+local added, removed, lost, outranked, evicted = {}, {}, {}, {}, {}
 for i = 2, #ARGV do
   local m = cjson.decode(ARGV[i])
   mine[m.peerId] = true
   local cur = redis.call('HGET', KEYS[1], m.peerId)
   local ok = true
-  if cur then
-    local c = cjson.decode(cur)
-    if c.instanceId ~= inst then ok = false end
+  if cur and cjson.decode(cur).instanceId ~= inst then
+    ok = false
+    lost[#lost + 1] = ARGV[i]
   end
   local b = redis.call('GET', KEYS[2])
-  if ok and m.role == 'broadcaster' and b and b ~= m.peerId then ok = false end
+  if ok and m.role == 'broadcaster' and b and b ~= m.peerId then
+    local other = redis.call('HGET', KEYS[1], b)
+    local o = other and cjson.decode(other)
+    if o and (o.joinedAt < m.joinedAt or (o.joinedAt == m.joinedAt and o.peerId < m.peerId)) then
+      ok = false
+      outranked[#outranked + 1] = ARGV[i]
+    elseif o then
+      redis.call('HDEL', KEYS[1], b)
+      if o.instanceId ~= inst then decr(KEYS[3], o.instanceId) end
+      evicted[#evicted + 1] = other
+    end
+  end
   if ok then
     if not cur then added[#added + 1] = ARGV[i] end
     redis.call('HSET', KEYS[1], m.peerId, ARGV[i])
     if m.role == 'broadcaster' then redis.call('SET', KEYS[2], m.peerId) end
-    count = count + 1
-  else
-    lost[#lost + 1] = ARGV[i]
   end
 end
+local count = 0
 local all = redis.call('HGETALL', KEYS[1])
 for i = 1, #all, 2 do
   local p = cjson.decode(all[i + 1])
-  if p.instanceId == inst and not mine[all[i]] then
-    redis.call('HDEL', KEYS[1], all[i])
-    if redis.call('GET', KEYS[2]) == all[i] then redis.call('DEL', KEYS[2]) end
-    removed[#removed + 1] = all[i + 1]
+  if p.instanceId == inst then
+    if mine[all[i]] then
+      count = count + 1
+    else
+      redis.call('HDEL', KEYS[1], all[i])
+      if redis.call('GET', KEYS[2]) == all[i] then redis.call('DEL', KEYS[2]) end
+      removed[#removed + 1] = all[i + 1]
+    end
   end
 end
 if count > 0 then redis.call('HSET', KEYS[3], inst, count) else redis.call('HDEL', KEYS[3], inst) end
 local v = redis.call('INCR', KEYS[4])
 if redis.call('HLEN', KEYS[1]) == 0 then redis.call('EXPIRE', KEYS[4], 120) else redis.call('PERSIST', KEYS[4]) end
-return {v, redis.call('HKEYS', KEYS[3]), added, removed, lost, redis.call('HVALS', KEYS[1])}
+return {v, redis.call('HKEYS', KEYS[3]), added, removed, lost, redis.call('HVALS', KEYS[1]), outranked, evicted}
 `;
 
 /** SNAPSHOT: KEYS members ver. Returns {version, memberJSON[]} read atomically. */

@@ -1,6 +1,6 @@
-import type { DirectMail } from '../core/direct.js';
-import type { Room } from '../core/room.js';
-import type { LeaveReason, Member, PeerEvent, Role } from '../core/types.js';
+import type { DirectMail } from './direct.js';
+import type { Room } from './room.js';
+import type { LeaveReason, Member, PeerEvent, Role, Sequenced } from './types.js';
 
 /** A peer's state handed from the instance that held it to the one it resumed on. */
 export interface Handoff {
@@ -8,6 +8,10 @@ export interface Handoff {
   rooms: [string, Role][];
   /** Events that waited for it, in order. */
   queue: PeerEvent[];
+  /** Events given to it but not acknowledged yet (they may be lost in a dead socket), in order. */
+  unacked?: Sequenced[];
+  /** The last sequence number it was given. */
+  seq?: number;
 }
 
 /** What a reconnecting peer presents so that another instance may hand its state over. */
@@ -15,6 +19,11 @@ export interface ResumeClaim {
   /** Absent for a plain connect: then only the identity is checked (never another's id). */
   resumeToken?: string;
   identity: string | undefined;
+  /**
+   * A seed reconnect (the seed protocol has no resume token): the previous holder hands the
+   * peer's rooms over if the identity matches, as a reconnect on the same instance keeps them.
+   */
+  carryRooms?: boolean;
 }
 
 /** What a cluster tells the core of this instance. */
@@ -38,11 +47,38 @@ export interface RoomSummary {
   id: string;
   members: number;
   broadcaster: string | null;
+  /** Set when the room's part of the directory cannot be reached now (counts are this instance's view). */
+  unavailable?: true;
 }
 
 /**
- * Where peers live and how a message reaches them. The server never asks
- * which implementation it has: `memory` for one process, `redis` for many.
+ * Where peers live and how a message reaches them. The server never asks which
+ * implementation it has: `memory` for one process, `redis` for many (one Redis or a Redis
+ * Cluster). The core owns this interface; implementations live in src/cluster/.
+ *
+ * Contract (what the core relies on; every implementation keeps it):
+ *
+ * Atomicity
+ * - `join` is the only admission decision: one broadcaster per room and the `maxPeers` cap
+ *   are checked and applied as one step, cluster-wide. Two instances racing never both win.
+ * - `claimPeer` binds a peer id to one instance; the newest claim wins and an older holder is
+ *   told through `ClusterListener.peerTaken` (or `handOff` for a resume). Another identity
+ *   never takes a held id (`conflict`).
+ * - `leave` removes only what this instance holds, except an operator's `kicked`.
+ *
+ * Ordering
+ * - `send` from one instance to one member keeps the order of calls (same instance: in-process
+ *   and synchronous; another instance: one ordered channel per instance pair and room).
+ * - A member's join is reported (`memberJoined`) on every instance holding members of the
+ *   room before any `send` issued after `join` resolved reaches those instances.
+ * - Changes to one member of one room are applied in the room's own order everywhere: a late
+ *   or duplicated notice never undoes a newer one. No order holds across rooms.
+ *
+ * Availability
+ * - `healthy` is false only when nothing cluster-wide works (drives /readyz). A partial
+ *   outage (one Redis Cluster master) keeps it true and makes only the affected rooms answer
+ *   `unavailable`.
+ * - `room()` and `send()` never wait on the network: they read this instance's replica.
  */
 export interface Cluster {
   readonly instanceId: string;

@@ -1,0 +1,124 @@
+import { Cluster as IoCluster, Redis, type ClusterOptions, type RedisOptions } from 'ioredis';
+import { DIRECT_SCRIPTS } from './direct.js';
+import { HeraldError } from '../../core/errors.js';
+import * as lua from './scripts.js';
+
+/** Where Redis is: one server (`REDIS_URL`) or a Redis Cluster's seed nodes (`REDIS_CLUSTER_NODES`). */
+export type RedisTarget = { url: string } | { nodes: { host: string; port: number }[] };
+
+/** The Lua scripts, as commands on a connection (src/cluster/redis/scripts.ts documents each). */
+export interface Scripts {
+  heraldJoin(...args: (string | number)[]): Promise<[number, string[], string, string[]]>;
+  heraldLeave(...args: (string | number)[]): Promise<[] | [number, string[], string]>;
+  heraldReap(...args: (string | number)[]): Promise<(number | string | string[])[]>;
+  heraldRestore(...args: (string | number)[]): Promise<[number, string[], string[], string[], string[], string[], string[], string[]]>;
+  heraldSnapshot(...args: (string | number)[]): Promise<[number, string[]]>;
+  heraldClaim(...args: (string | number)[]): Promise<[string, number]>;
+  heraldReclaim(...args: (string | number)[]): Promise<string>;
+  heraldRelease(...args: (string | number)[]): Promise<number>;
+}
+
+export type Commands = (Redis | IoCluster) & Scripts;
+
+const SCRIPTS = [
+  ['heraldJoin', 4, lua.JOIN],
+  ['heraldLeave', 4, lua.LEAVE],
+  ['heraldReap', 4, lua.REAP],
+  ['heraldRestore', 4, lua.RESTORE],
+  ['heraldSnapshot', 2, lua.SNAPSHOT],
+  ['heraldClaim', 1, lua.CLAIM],
+  ['heraldReclaim', 1, lua.RECLAIM],
+  ['heraldRelease', 1, lua.RELEASE],
+  ...DIRECT_SCRIPTS,
+] as const;
+
+/** Options shared by every connection: fail fast instead of queueing while Redis is away. */
+const FAIL_FAST: RedisOptions = {
+  lazyConnect: true,
+  enableOfflineQueue: false,
+  maxRetriesPerRequest: 0,
+  commandTimeout: 2000,
+  connectTimeout: 2000,
+};
+
+/**
+ * The two connections an instance keeps: `cmd` for commands and scripts (auto-pipelined),
+ * `sub` for subscriptions. On one Redis they are plain clients; on a Redis Cluster they are
+ * ioredis `Cluster`s, and `sub` uses sharded pub/sub (SSUBSCRIBE, delivered as `smessage`).
+ */
+export class RedisConnection {
+  readonly cmd: Commands;
+  readonly sub: Redis | IoCluster;
+  readonly sharded: boolean;
+
+  constructor(
+    readonly target: RedisTarget,
+    instanceId: string,
+  ) {
+    this.sharded = 'nodes' in target;
+    if ('url' in target) {
+      const options: RedisOptions = { ...FAIL_FAST, retryStrategy: (attempt) => Math.min(attempt * 100, 1000), enableAutoPipelining: true };
+      this.cmd = new Redis(target.url, { ...options, connectionName: `herald:${instanceId}` }) as Commands;
+      this.sub = new Redis(target.url, {
+        ...options,
+        enableAutoPipelining: false,
+        autoResubscribe: false, // recovery subscribes, after re-basing the replicas
+        connectionName: `herald-sub:${instanceId}`,
+      });
+    } else {
+      const options = (name: string, sharded: boolean): ClusterOptions => ({
+        lazyConnect: true,
+        enableOfflineQueue: false,
+        enableAutoPipelining: !sharded,
+        shardedSubscribers: sharded,
+        // A dead master is not fatal: the rest of the cluster keeps serving its slots.
+        clusterRetryStrategy: (attempt) => Math.min(attempt * 100, 1000),
+        retryDelayOnClusterDown: 100,
+        retryDelayOnFailover: 100,
+        retryDelayOnMoved: 0,
+        maxRedirections: 4,
+        slotsRefreshTimeout: 1000,
+        slotsRefreshInterval: 2000,
+        redisOptions: { ...FAIL_FAST, connectionName: name },
+      });
+      this.cmd = new IoCluster(target.nodes, options(`herald:${instanceId}`, false)) as Commands;
+      this.sub = new IoCluster(target.nodes, options(`herald-sub:${instanceId}`, true));
+    }
+    for (const [name, numberOfKeys, script] of SCRIPTS) this.cmd.defineCommand(name, { numberOfKeys, lua: script });
+  }
+
+  get ready(): boolean {
+    return this.cmd.status === 'ready' && this.sub.status === 'ready';
+  }
+
+  /** Where log lines say Redis is (never a password). */
+  describe(): string {
+    if ('nodes' in this.target) return this.target.nodes.map((n) => `${n.host}:${n.port}`).join(',');
+    try {
+      const u = new URL(this.target.url);
+      if (u.password) u.password = '***';
+      return u.toString();
+    } catch {
+      return 'redis';
+    }
+  }
+
+  connect(): void {
+    this.cmd.connect().catch(() => {});
+    this.sub.connect().catch(() => {});
+  }
+
+  disconnect(): void {
+    this.cmd.disconnect();
+    this.sub.disconnect();
+  }
+}
+
+/** Errors that mean "Redis (or the master of this slot) is not there right now" rather than a script's answer. */
+export function isUnavailable(err: unknown): boolean {
+  if (err instanceof HeraldError) return err.code === 'unavailable';
+  const text = err instanceof Error ? `${err.name} ${err.message}` : String(err);
+  return /offline|enableOfflineQueue|Connection is closed|MaxRetriesPerRequest|timed out|ECONNREFUSED|ECONNRESET|EPIPE|not writeable|Stream isn't|CLUSTERDOWN|Too many Cluster redirections|Failed to refresh slots|None of startup nodes|TRYAGAIN|MOVED|ASK |NOSCRIPT|LOADING/i.test(text);
+}
+
+export const UNREACHABLE = 'the cluster directory (redis) is unreachable';
