@@ -8,6 +8,7 @@ import { Hub } from './core/hub.js';
 import { Gateway } from './gateway/gateway.js';
 import { createApp } from './http/app.js';
 import { Tokens } from './auth/tokens.js';
+import { InstanceReporter } from './observability/instance-reporter.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 
@@ -22,6 +23,8 @@ export class Herald {
   readonly gateway: Gateway;
   readonly server: Server;
   readonly metrics: Metrics;
+  /** Publishes this instance's status and rate history for the console. */
+  readonly reporter: InstanceReporter;
   /** Undefined in open dev mode (no HERALD_SECRET). */
   readonly tokens: Tokens | undefined;
   private draining = false;
@@ -43,6 +46,12 @@ export class Herald {
       countsIntervalMs: config.countsIntervalMs,
     }, this.metrics);
     this.gateway = new Gateway(config, this.hub, this.log, this.metrics, this.tokens);
+    this.reporter = new InstanceReporter({
+      registry: this.metrics.registry,
+      cluster: this.cluster,
+      log: this.log,
+      notReadyReason: () => this.notReadyReason(),
+    });
     const app = createApp({
       config,
       log: this.log,
@@ -50,6 +59,7 @@ export class Herald {
       metrics: this.metrics,
       tokens: this.tokens,
       readiness: { notReadyReason: () => this.notReadyReason() },
+      reporter: this.reporter,
     });
     this.server = createServer(app.callback());
     this.gateway.attach(this.server);
@@ -68,6 +78,7 @@ export class Herald {
       this.server.once('error', reject);
       this.server.listen(this.config.port, this.config.host, () => resolve());
     });
+    this.reporter.start();
     return this.port;
   }
 
@@ -89,6 +100,7 @@ export class Herald {
     this.gateway.stop();
     this.server.closeAllConnections();
     await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    this.reporter.stop();
     this.hub.stop();
     await this.cluster.stop();
   }

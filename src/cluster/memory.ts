@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { Room, checkAdmission } from '../core/room.js';
 import type { LeaveReason, Member, PeerEvent } from '../core/types.js';
-import type { Cluster, ClusterListener, RoomSummary } from './cluster.js';
+import type { Cluster, ClusterListener, InstanceStatus, RoomSummary } from './cluster.js';
 
 /** The embedded default: one process, every room and peer in local maps. */
 export class MemoryCluster implements Cluster {
@@ -9,6 +9,7 @@ export class MemoryCluster implements Cluster {
   readonly healthy = true;
   private readonly rooms = new Map<string, Room>();
   private listener!: ClusterListener;
+  private report: object | null = null;
 
   async start(listener: ClusterListener): Promise<void> {
     this.listener = listener;
@@ -67,5 +68,13 @@ export class MemoryCluster implements Cluster {
 
   async roomMembers(roomId: string): Promise<Member[] | undefined> {
     return this.rooms.get(roomId)?.members();
+  }
+
+  async reportInstance(report: object): Promise<void> {
+    this.report = report;
+  }
+
+  async instances(): Promise<InstanceStatus[]> {
+    return [{ id: this.instanceId, up: true, report: this.report }];
   }
 }

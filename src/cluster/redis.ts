@@ -5,7 +5,8 @@ import { HeraldError } from '../core/errors.js';
 import { Room } from '../core/room.js';
 import type { LeaveReason, Member, PeerEvent, Role } from '../core/types.js';
 import type { Logger } from '../observability/logger.js';
-import type { Cluster, ClusterListener, Handoff, ResumeClaim, RoomSummary } from './cluster.js';
+import type { Cluster, ClusterListener, Handoff, InstanceStatus, ResumeClaim, RoomSummary } from './cluster.js';
+import { RedisInstanceReports } from './redis-instances.js';
 import { Replica } from './redis-replica.js';
 import * as lua from './redis-scripts.js';
 
@@ -137,6 +138,7 @@ export class RedisCluster implements Cluster {
   /** Peers handed over to another instance: events still arriving here are passed on. */
   private readonly forwarded = new Map<string, { to: string; until: number }>();
   private readonly timers = new Set<NodeJS.Timeout>();
+  private readonly reports: RedisInstanceReports;
 
   constructor(
     private readonly config: Pick<Config, 'redisUrl' | 'redisPrefix'>,
@@ -173,6 +175,12 @@ export class RedisCluster implements Cluster {
     ] as const) {
       this.cmd.defineCommand(name, { numberOfKeys, lua: script });
     }
+    this.reports = new RedisInstanceReports(this.cmd, {
+      instances: this.instancesKey,
+      reporters: `${this.prefix}:reporters`,
+      alive: (id) => this.instKey(id, 'alive'),
+      report: (id) => `${this.prefix}:{inst:${id}}:report`,
+    });
   }
 
   // ---- keys ----
@@ -886,6 +894,16 @@ export class RedisCluster implements Cluster {
     this.requireHealthy();
     const all = await this.cmd.hvals(this.roomKeys(roomId)[0]);
     return all.length ? all.map(parseMember) : undefined;
+  }
+
+  async reportInstance(report: object): Promise<void> {
+    this.requireHealthy();
+    await this.reports.publish(this.instanceId, report);
+  }
+
+  async instances(): Promise<InstanceStatus[]> {
+    this.requireHealthy();
+    return this.reports.list();
   }
 
   // ---- helpers ----

@@ -3,10 +3,12 @@ import type { Tokens } from '../auth/tokens.js';
 import type { Context, Next } from 'koa';
 import type { Grant } from '../core/grant.js';
 import type { Hub } from '../core/hub.js';
+import { apiErrors } from './api-errors.js';
 import { requireToken } from './auth.js';
+import { listRoomPage, parseListingQuery } from './room-listing.js';
 
 /** An admin token's `room` claim scopes it: `*` sees every room, `R` only room R. */
-const inScope = (grant: Grant | undefined, room: string) => !grant || grant.room === '*' || grant.room === room;
+export const inScope = (grant: Grant | undefined, room: string) => !grant || grant.room === '*' || grant.room === room;
 
 async function roomScope(ctx: Context, next: Next): Promise<void> {
   if (!inScope(ctx.state.grant, ctx.params.room!)) {
@@ -20,11 +22,11 @@ async function roomScope(ctx: Context, next: Next): Promise<void> {
 /** Operator API: list rooms, inspect one, remove a peer. Cluster-wide when Redis is on. */
 export function adminRouter(hub: Hub, tokens: Tokens | undefined): Router {
   const router = new Router({ prefix: '/api/rooms' });
-  router.use(requireToken(tokens, 'admin'));
+  router.use(apiErrors, requireToken(tokens, 'admin'));
 
   router.get('/', async (ctx) => {
-    const rooms = await hub.cluster.listRooms();
-    ctx.body = { rooms: rooms.filter((r) => inScope(ctx.state.grant, r.id)) };
+    const query = parseListingQuery(ctx.query);
+    ctx.body = await listRoomPage(hub.cluster, query, (room) => inScope(ctx.state.grant, room));
   });
 
   router.get('/:room', roomScope, async (ctx) => {
