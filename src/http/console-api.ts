@@ -10,8 +10,9 @@ import { sumHistories, type History } from '../observability/rate-history.js';
 import { apiErrors, refuse } from './api-errors.js';
 import { requireToken } from './auth.js';
 
-/** Series that count events (shown per second); the others are gauges, summed as they are. */
+/** Series that count events (shown per second); `connections` is a gauge, summed as it is. */
 const COUNTED = new Set(['messages', 'errors', 'joins', 'leaves']);
+const SERIES = [...COUNTED, 'connections'];
 
 /** Service-wide figures are for `*` admin tokens: a room-scoped operator sees only its room. */
 async function serviceWide(ctx: Context, next: Next): Promise<void> {
@@ -85,6 +86,7 @@ export function consoleRouter(cluster: Cluster, reporter: InstanceReporter, toke
     const sum = sumHistories(histories, REPORT_STEP_MS, lastStart, count);
     const perSecond = 1000 / REPORT_STEP_MS;
     const series: Record<string, number[]> = {};
+    for (const name of SERIES) sum.series[name] ??= new Array<number>(count).fill(0);
     for (const [name, values] of Object.entries(sum.series)) {
       series[name] = COUNTED.has(name) ? values.map((v) => Math.round(v * perSecond * 100) / 100) : values;
     }

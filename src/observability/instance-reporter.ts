@@ -48,7 +48,6 @@ export class InstanceReporter {
   private last: Record<string, number> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private running = false;
-  private latest: InstanceReport | undefined;
 
   constructor(private readonly sources: ReporterSources) {}
 
@@ -62,9 +61,9 @@ export class InstanceReporter {
     clearTimeout(this.timer);
   }
 
-  /** This instance's newest report (built now if none was yet). */
-  async current(): Promise<InstanceReport> {
-    return this.latest ?? (await this.build());
+  /** This instance's report as of now (the history up to the last completed bucket). */
+  current(): Promise<InstanceReport> {
+    return this.build();
   }
 
   private schedule(): void {
@@ -85,8 +84,7 @@ export class InstanceReporter {
         this.history.record(bucket, grew);
       }
       this.last = now;
-      this.latest = await this.build();
-      if (this.sources.cluster.healthy) await this.sources.cluster.reportInstance(this.latest);
+      if (this.sources.cluster.healthy) await this.sources.cluster.reportInstance(await this.build());
     } catch (err) {
       this.sources.log.debug({ err: String(err) }, 'instance report failed');
     } finally {
