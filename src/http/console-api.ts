@@ -1,7 +1,7 @@
 import Router from '@koa/router';
 import type { Context, Next } from 'koa';
 import { z } from 'zod';
-import type { Tokens } from '../auth/tokens.js';
+import { tokenFrom, type Tokens } from '../auth/tokens.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Grant } from '../core/grant.js';
 import { HeraldError } from '../core/errors.js';
@@ -44,10 +44,21 @@ export function consoleRouter(cluster: Cluster, reporter: InstanceReporter, toke
   const router = new Router({ prefix: '/api' });
   const admin = requireToken(tokens, 'admin');
 
-  router.get('/me', apiErrors, admin, (ctx) => {
+  /** Presenting no token at all is "nobody" (200), so the console can tell dev mode from sign-in needed. */
+  const anonymous = async (ctx: Context, next: Next) => {
+    if (tokens && !tokenFrom(new URL(ctx.href), ctx.get('authorization') || undefined)) {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { signedIn: false, open: false, identity: null, room: null, expiresAt: null, instance: cluster.instanceId };
+      return;
+    }
+    await next();
+  };
+
+  router.get('/me', apiErrors, anonymous, admin, (ctx) => {
     const grant = ctx.state.grant as Grant | undefined;
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
+      signedIn: true,
       open: !tokens,
       identity: grant?.sub ?? null,
       room: grant?.room ?? '*',

@@ -47,14 +47,14 @@ describe('console API, one instance', () => {
     return c;
   }
 
-  it('GET /api/me: 401 without or with a forged token, 403 without admin, else who and which rooms', async () => {
-    expect((await get(`${server.http}/api/me`)).status).toBe(401);
+  it('GET /api/me: nobody without a token, 401 with a forged one, 403 without admin, else who and which rooms', async () => {
+    expect(await get(`${server.http}/api/me`)).toMatchObject({ status: 200, body: { signedIn: false, open: false, identity: null, room: null } });
     const forged = await get(`${server.http}/api/me`, await mint('x', '*', ['admin'], 'another-secret-of-16+'));
     expect(forged).toMatchObject({ status: 401, body: { error: 'unauthorized' } });
     expect((await get(`${server.http}/api/me`, await mint('v', '*', ['viewer']))).body.error).toBe('forbidden');
     const me = await get(`${server.http}/api/me`, admin);
     expect(me.status).toBe(200);
-    expect(me.body).toMatchObject({ open: false, identity: 'operator', room: '*', instance: server.herald.hub.instanceId });
+    expect(me.body).toMatchObject({ signedIn: true, open: false, identity: 'operator', room: '*', instance: server.herald.hub.instanceId });
     expect(Date.parse(me.body.expiresAt)).toBeGreaterThan(Date.now());
     const scoped = await get(`${server.http}/api/me`, await mint('ops-r', 'r1', ['admin']));
     expect(scoped.body).toMatchObject({ identity: 'ops-r', room: 'r1' });
