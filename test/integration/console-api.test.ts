@@ -60,6 +60,16 @@ describe('console API, one instance', () => {
     expect(scoped.body).toMatchObject({ identity: 'ops-r', room: 'r1' });
   });
 
+  it('GET /api/instances and /api/rates: 401 without a token or with a forged one, 403 without the admin role', async () => {
+    const forged = await mint('x', '*', ['admin'], 'another-secret-of-16+');
+    const viewer = await mint('v', '*', ['viewer', 'broadcaster', 'peer']);
+    for (const path of ['/api/instances', '/api/rates']) {
+      expect(await get(`${server.http}${path}`), path).toMatchObject({ status: 401, body: { error: 'unauthorized' } });
+      expect(await get(`${server.http}${path}`, forged), path).toMatchObject({ status: 401, body: { error: 'unauthorized' } });
+      expect(await get(`${server.http}${path}`, viewer), path).toMatchObject({ status: 403, body: { error: 'forbidden' } });
+    }
+  });
+
   it('GET /api/rooms: search, sort, pages, and members by role, protocol and instance', async () => {
     const tag = uid('list');
     const small = `${tag}-a`;
@@ -239,5 +249,15 @@ describe('console API, two instances over Redis', () => {
     }, 20_000, 250);
     const { body } = await get(`${a.http}/api/instances`);
     expect(body.instances.find((i: any) => i.self).up).toBe(true);
+  });
+
+  it('while Redis is down the cluster-wide routes answer 503 unavailable, not a 500', async () => {
+    const [a] = instances as [Instance];
+    await redis.kill();
+    await a.waitReady(503);
+    for (const path of ['/api/instances', '/api/rates', '/api/rooms']) {
+      expect(await get(`${a.http}${path}`), path).toMatchObject({ status: 503, body: { error: 'unavailable' } });
+    }
+    expect((await get(`${a.http}/api/me`)).status).toBe(200); // who-am-I needs no Redis
   });
 });
