@@ -1,5 +1,4 @@
 import { mkdirSync } from 'node:fs';
-import { SignJWT } from 'jose';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchBrowser } from '../helpers/browser.js';
@@ -8,6 +7,7 @@ import { startInstances, type Instance } from '../helpers/instances.js';
 import { JsonClient } from '../helpers/json-client.js';
 import { TestRedis } from '../helpers/redis.js';
 import { TestSocket } from '../helpers/socket.js';
+import { tokenMinter } from '../helpers/tokens.js';
 
 /**
  * The operators' console (public/console.html) in headless Chromium, against real rooms made
@@ -18,13 +18,7 @@ import { TestSocket } from '../helpers/socket.js';
 
 const SECRET = 'console-e2e-secret-0123';
 const SHOTS = 'test-results';
-type Role = 'broadcaster' | 'viewer' | 'peer' | 'admin';
-const mint = (sub: string, room: string, roles: Role[], key = SECRET) =>
-  new SignJWT({ room, roles })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setExpirationTime(Math.floor(Date.now() / 1000) + 600)
-    .sign(new TextEncoder().encode(key));
+const mint = tokenMinter(SECRET);
 
 let seq = 0;
 const uniq = (name: string) => `${name}-${process.pid}-${++seq}`;

@@ -1,17 +1,11 @@
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHerald, type Running } from '../helpers/herald.js';
 import { JsonClient, expectError, uid } from '../helpers/json-client.js';
 import { TestSocket } from '../helpers/socket.js';
+import { tokenMinter } from '../helpers/tokens.js';
 
 const SECRET = '0123456789abcdef0123';
-type Role = 'broadcaster' | 'viewer' | 'peer' | 'admin';
-const mint = (sub: string, room: string, roles: Role[], key = SECRET) =>
-  new SignJWT({ room, roles })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setExpirationTime(Math.floor(Date.now() / 1000) + 600)
-    .sign(new TextEncoder().encode(key));
+const mint = tokenMinter(SECRET);
 
 describe('admin API', () => {
   let server: Running;

@@ -1,10 +1,10 @@
-import { SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startHerald, type Running } from '../helpers/herald.js';
 import { Instance, startInstances, waitFor } from '../helpers/instances.js';
 import { JsonClient, uid } from '../helpers/json-client.js';
 import { TestRedis } from '../helpers/redis.js';
 import { TestSocket } from '../helpers/socket.js';
+import { tokenMinter } from '../helpers/tokens.js';
 
 /**
  * The API behind the operators' console (docs/operations.md "Admin API"): who am I, the
@@ -13,13 +13,7 @@ import { TestSocket } from '../helpers/socket.js';
  */
 
 const SECRET = '0123456789abcdef0123';
-type Role = 'broadcaster' | 'viewer' | 'peer' | 'admin';
-const mint = (sub: string, room: string, roles: Role[], key = SECRET) =>
-  new SignJWT({ room, roles })
-    .setProtectedHeader({ alg: 'HS256' })
-    .setSubject(sub)
-    .setExpirationTime(Math.floor(Date.now() / 1000) + 600)
-    .sign(new TextEncoder().encode(key));
+const mint = tokenMinter(SECRET);
 
 const get = async (url: string, token?: string) => {
   const res = await fetch(url, { headers: token ? { Authorization: `Bearer ${token}` } : {} });
