@@ -62,8 +62,8 @@ export class InstanceReporter {
   }
 
   /** This instance's report as of now (the history up to the last completed bucket). */
-  current(): Promise<InstanceReport> {
-    return this.build();
+  async current(): Promise<InstanceReport> {
+    return this.build(await this.connections());
   }
 
   private schedule(): void {
@@ -75,16 +75,16 @@ export class InstanceReporter {
 
   private async tick(): Promise<void> {
     try {
-      const now = await this.read();
+      const [totals, connections] = await Promise.all([this.counters(), this.connections()]);
       const bucket = Math.floor(Date.now() / REPORT_STEP_MS) * REPORT_STEP_MS - REPORT_STEP_MS;
       if (this.last) {
         const grew: Record<string, number> = {};
-        for (const name of Object.keys(COUNTERS)) grew[name] = Math.max(0, now[name]! - (this.last[name] ?? 0));
-        grew.connections = now.connections!;
+        for (const name of Object.keys(COUNTERS)) grew[name] = Math.max(0, totals[name]! - (this.last[name] ?? 0));
+        grew.connections = Object.values(connections).reduce((sum, n) => sum + n, 0);
         this.history.record(bucket, grew);
       }
-      this.last = now;
-      if (this.sources.cluster.healthy) await this.sources.cluster.reportInstance(await this.build());
+      this.last = totals;
+      if (this.sources.cluster.healthy) await this.sources.cluster.reportInstance(await this.build(connections));
     } catch (err) {
       this.sources.log.debug({ err: String(err) }, 'instance report failed');
     } finally {
@@ -92,24 +92,25 @@ export class InstanceReporter {
     }
   }
 
-  /** Counter totals and the connection total, from the registry. */
-  private async read(): Promise<Record<string, number>> {
+  /** Each chart counter's total so far (all label values added up). */
+  private async counters(): Promise<Record<string, number>> {
     const out: Record<string, number> = {};
-    for (const [name, metric] of Object.entries(COUNTERS)) out[name] = await this.total(metric);
-    out.connections = await this.total('herald_connections');
+    for (const [name, metric] of Object.entries(COUNTERS)) {
+      const found = this.sources.registry.getSingleMetric(metric);
+      out[name] = found ? (await found.get()).values.reduce((sum, v) => sum + v.value, 0) : 0;
+    }
     return out;
   }
 
-  private async total(metric: string): Promise<number> {
-    const found = this.sources.registry.getSingleMetric(metric);
-    if (!found) return 0;
-    return (await found.get()).values.reduce((sum, v) => sum + v.value, 0);
+  /** Open connections by protocol, as the `herald_connections` gauge reports them. */
+  private async connections(): Promise<Record<string, number>> {
+    const out: Record<string, number> = {};
+    const gauge = this.sources.registry.getSingleMetric('herald_connections');
+    if (gauge) for (const v of (await gauge.get()).values) out[String(v.labels.protocol)] = v.value;
+    return out;
   }
 
-  private async build(): Promise<InstanceReport> {
-    const connections: Record<string, number> = {};
-    const gauge = this.sources.registry.getSingleMetric('herald_connections');
-    if (gauge) for (const v of (await gauge.get()).values) connections[String(v.labels.protocol)] = v.value;
+  private async build(connections: Record<string, number>): Promise<InstanceReport> {
     const rooms = this.sources.registry.getSingleMetric('herald_rooms');
     return {
       id: this.sources.cluster.instanceId,
