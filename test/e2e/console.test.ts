@@ -107,6 +107,7 @@ describe('operators\' console, one instance', () => {
     expect(await page.textContent('.message')).toContain('That token was refused');
     expect(await page.isVisible('#signin')).toBe(true);
     expect(await page.evaluate(() => document.body.dataset.signedIn)).toBe('false');
+    await page.screenshot({ path: `${SHOTS}/console-signin.png` });
     // The refused attempt is the only error: the browser logs the 401 answer.
     expect(errors).toHaveLength(1);
     expect(errors[0]).toMatch(/401/);
@@ -240,8 +241,30 @@ describe('operators\' console, one instance', () => {
     expect(await page.$$eval('#rooms tbody tr', (rows) => rows.map((r) => (r as HTMLElement).dataset.room))).toEqual([mine]);
     expect(await page.isVisible('#overview')).toBe(false);
     expect(await page.textContent('#room-name')).toBe(mine); // its room opens by itself
+    await page.waitForFunction(() => document.querySelectorAll('#members tbody tr').length === 1, null, { timeout: 15_000 });
+    await page.screenshot({ path: `${SHOTS}/console-scoped.png`, fullPage: true });
     expect(errors).toEqual([]);
     await scoped.close();
+  });
+});
+
+describe('operators\' console, open dev mode', () => {
+  it('without a secret the console opens at once, says so, and shows rooms', { timeout: 60_000 }, async () => {
+    const [open, browser] = await Promise.all([startHerald(), launchBrowser({ smallVideo: false })]);
+    try {
+      const c = await JsonClient.connect(open.ws);
+      await c.join('dev-room', 'peer');
+      const { page, errors } = await openConsole(await browser.newContext(), `${open.http}/console.html`);
+      await page.waitForSelector('#app:not(.hidden)');
+      expect(await page.textContent('#who')).toContain('open dev mode');
+      expect(await page.isVisible('#signout')).toBe(false);
+      await waitRowMembers(page, 'dev-room', 1);
+      expect(errors).toEqual([]);
+      await c.close();
+    } finally {
+      await browser.close();
+      await open.stop();
+    }
   });
 });
 
