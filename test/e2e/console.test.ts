@@ -87,8 +87,9 @@ describe('operators\' console, one instance', () => {
     await server?.stop();
   });
 
-  async function json(room: string, role: 'broadcaster' | 'viewer' | 'peer', sub = uniq('u')): Promise<JsonClient> {
-    const c = new JsonClient(await TestSocket.open(`${server.ws}/ws?token=${await mint(sub, room, [role])}`));
+  /** A JSON client joined to `room`; its token is for that room, or any room with `anyRoom`. */
+  async function json(room: string, role: 'broadcaster' | 'viewer' | 'peer', sub = uniq('u'), anyRoom = false): Promise<JsonClient> {
+    const c = new JsonClient(await TestSocket.open(`${server.ws}/ws?token=${await mint(sub, anyRoom ? '*' : room, [role])}`));
     sockets.push(c.socket);
     await c.hello();
     await c.join(room, role);
@@ -224,6 +225,29 @@ describe('operators\' console, one instance', () => {
     expect(after.errors!.d).not.toBe(before.errors!.d);
     expect(Number(await page.textContent('#stat-connections'))).toBeGreaterThanOrEqual(2);
     await page.screenshot({ path: `${SHOTS}/console-overview.png`, fullPage: true });
+    expect(errors).toEqual([]);
+  });
+
+  it('the rooms table pages through the rooms 50 at a time', { timeout: 60_000 }, async () => {
+    const { page, errors } = main;
+    const tag = uniq('many');
+    // 56 rooms: four connections in 14 rooms each (the per-connection cap is 16).
+    for (let c = 0; c < 4; c++) {
+      const client = await json(`${tag}-${c}-00`, 'peer', uniq('u'), true);
+      for (let r = 1; r < 14; r++) await client.join(`${tag}-${c}-${String(r).padStart(2, '0')}`, 'peer');
+    }
+    await page.fill('#search', tag);
+    await page.waitForFunction(() => document.querySelector('#page-info')?.textContent === '1–50 of 56', null, { timeout: 15_000 });
+    expect(await page.$$eval('#rooms tbody tr', (rows) => rows.length)).toBe(50);
+    expect(await page.isDisabled('#prev')).toBe(true);
+    await page.click('#next');
+    await page.waitForFunction(() => document.querySelector('#page-info')?.textContent === '51–56 of 56', null, { timeout: 15_000 });
+    expect(await page.$$eval('#rooms tbody tr', (rows) => rows.map((r) => (r as HTMLElement).dataset.room))).toEqual(
+      ['3-08', '3-09', '3-10', '3-11', '3-12', '3-13'].map((s) => `${tag}-${s}`),
+    );
+    expect(await page.isDisabled('#next')).toBe(true);
+    await page.click('#prev');
+    await page.waitForFunction(() => document.querySelector('#page-info')?.textContent === '1–50 of 56', null, { timeout: 15_000 });
     expect(errors).toEqual([]);
   });
 
