@@ -5,14 +5,21 @@ import { tokenFrom, type Tokens } from '../auth/tokens.js';
 import type { Cluster } from '../cluster/cluster.js';
 import type { Grant } from '../core/grant.js';
 import { HeraldError } from '../core/errors.js';
-import { REPORT_STEP_MS, type InstanceReport, type InstanceReporter } from '../observability/instance-reporter.js';
+import {
+  COUNTED_SERIES,
+  GAUGE_SERIES,
+  REPORT_BUCKETS,
+  REPORT_STEP_MS,
+  type InstanceReport,
+  type InstanceReporter,
+} from '../observability/instance-reporter.js';
 import { sumHistories, type History } from '../observability/rate-history.js';
 import { apiErrors, refuse } from './api-errors.js';
 import { requireToken } from './auth.js';
 
-/** Series that count events (shown per second); `connections` is a gauge, summed as it is. */
-const COUNTED = new Set(['messages', 'errors', 'joins', 'leaves']);
-const SERIES = [...COUNTED, 'connections'];
+/** Counted series are answered per second; gauges are summed as they are. */
+const COUNTED = new Set(COUNTED_SERIES);
+const SERIES = [...COUNTED_SERIES, ...GAUGE_SERIES];
 
 /** Service-wide figures are for `*` admin tokens: a room-scoped operator sees only its room. */
 async function serviceWide(ctx: Context, next: Next): Promise<void> {
@@ -24,7 +31,9 @@ async function serviceWide(ctx: Context, next: Next): Promise<void> {
   await next();
 }
 
-const ratesQuery = z.object({ minutes: z.coerce.number().int().min(1).max(5).default(5) });
+/** As far back as the histories reach: 5 minutes. */
+const MAX_MINUTES = (REPORT_BUCKETS * REPORT_STEP_MS) / 60_000;
+const ratesQuery = z.object({ minutes: z.coerce.number().int().min(1).max(MAX_MINUTES).default(MAX_MINUTES) });
 
 /** The reports of every instance, this one's replaced by its freshest (not the one in Redis). */
 async function reportsOf(cluster: Cluster, reporter: InstanceReporter) {

@@ -15,6 +15,10 @@ const COUNTERS = {
   leaves: 'herald_leaves_total',
 } as const;
 
+/** The series of a report's history that count events; `connections` is a gauge reading. */
+export const COUNTED_SERIES: readonly string[] = Object.keys(COUNTERS);
+export const GAUGE_SERIES: readonly string[] = ['connections'];
+
 /** What each instance publishes for the console (GET /api/instances, /api/rates). */
 export interface InstanceReport {
   id: string;
