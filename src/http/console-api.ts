@@ -15,7 +15,7 @@ import {
 } from '../observability/instance-reporter.js';
 import { sumHistories, type History } from '../observability/rate-history.js';
 import { apiErrors, refuse } from './api-errors.js';
-import { requireToken } from './auth.js';
+import { adminAccess, type OpenAdminPolicy } from './admin.js';
 
 /** Counted series are answered per second; gauges are summed as they are. */
 const COUNTED = new Set(COUNTED_SERIES);
@@ -49,9 +49,9 @@ async function reportsOf(cluster: Cluster, reporter: InstanceReporter) {
  * What the operators' console reads besides the room API (docs/operations.md "Admin API"):
  * who the caller is, the instances, and the rates for the charts, all cluster-wide.
  */
-export function consoleRouter(cluster: Cluster, reporter: InstanceReporter, tokens: Tokens | undefined): Router {
+export function consoleRouter(cluster: Cluster, reporter: InstanceReporter, tokens: Tokens | undefined, open: OpenAdminPolicy): Router {
   const router = new Router({ prefix: '/api' });
-  const admin = requireToken(tokens, 'admin');
+  const admin = adminAccess(tokens, open);
 
   /** Presenting no token at all is "nobody" (200), so the console can tell dev mode from sign-in needed. */
   const anonymous = async (ctx: Context, next: Next) => {

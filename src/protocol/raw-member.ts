@@ -41,26 +41,38 @@ function endOfValue(text: string, start: number): number {
   }
 }
 
+/** True when text[from, to) holds a backslash (keys are short: a plain loop). */
+function hasEscape(text: string, from: number, to: number): boolean {
+  for (let j = from; j < to; j++) if (text.charCodeAt(j) === 92) return true;
+  return false;
+}
+
 function skipSpace(text: string, i: number): number {
   let c = text.charCodeAt(i);
   while (c === 32 || c === 9 || c === 10 || c === 13) c = text.charCodeAt(++i);
   return i;
 }
 
-/** The raw text of member `key` of the top-level object in `text`, or undefined. */
+/**
+ * The raw text of member `key` of the top-level object in `text`, or undefined. It is the
+ * value JSON.parse kept: with a duplicate key that is the LAST one, so every member is
+ * scanned, and a later key written with escapes (it may spell `key`, e.g. "d\u0061ta")
+ * makes it give up; the caller then serializes the parsed (validated) value instead.
+ */
 export function rawMember(text: string, key: string): string | undefined {
   let i = skipSpace(text, 0);
   if (text[i] !== '{') return undefined;
   i = skipSpace(text, i + 1);
+  let found: string | undefined;
   while (text[i] === '"') {
     const keyEnd = endOfString(text, i);
     const valueStart = skipSpace(text, skipSpace(text, keyEnd) + 1); // past ':'
     const valueEnd = endOfValue(text, valueStart);
-    // Compared in place (no slice per key). A key written with escapes (e.g. "d\u0061ta")
-    // does not match; the caller then serializes the parsed value instead.
-    if (keyEnd - i === key.length + 2 && text.startsWith(key, i + 1)) return text.slice(valueStart, valueEnd).trimEnd();
+    // Compared in place (no slice per key).
+    if (keyEnd - i === key.length + 2 && text.startsWith(key, i + 1)) found = text.slice(valueStart, valueEnd).trimEnd();
+    else if (hasEscape(text, i + 1, keyEnd - 1)) found = undefined;
     i = skipSpace(text, valueEnd);
     if (text[i] === ',') i = skipSpace(text, i + 1);
   }
-  return undefined;
+  return found;
 }

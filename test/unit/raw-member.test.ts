@@ -51,4 +51,12 @@ describe('rawMember', () => {
       expect(check(text)).toBeDefined();
     }
   });
+
+  it('with a duplicate key, gives the value JSON.parse kept (the last), or nothing when a later key is escaped', () => {
+    expect(check('{"data":[[[[1]]]],"data":"small"}')).toBe('"small"');
+    expect(check('{"data":"small","to":"x","data":{"k":1}}')).toBe('{"k":1}');
+    expect(rawMember('{"data":1,"d\\u0061ta":2}', 'data')).toBeUndefined();
+    expect(rawMember('{"d\\u0061ta":2,"data":1}', 'data')).toBe('1');
+  });
 });
+
