@@ -145,7 +145,8 @@ describe('operators\' console, one instance', () => {
     const room = uniq('standup');
     const sender = await TestSocket.open(`${server.ws}/webrtc/sender/${room}?token=${await mint('cam', room, ['broadcaster'])}`);
     sockets.push(sender);
-    const reader = await TestSocket.open(`${server.ws}/webrtc/reader/${uniq('r')}?token=${await mint('seed-viewer', room, ['viewer'])}`);
+    const readerId = uniq('r'); // a seed reader id is its token's identity
+    const reader = await TestSocket.open(`${server.ws}/webrtc/reader/${readerId}?token=${await mint(readerId, room, ['viewer'])}`);
     sockets.push(reader);
     reader.send(`join|${room}`);
     await sender.nextStarting('join|');

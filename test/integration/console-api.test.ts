@@ -72,7 +72,8 @@ describe('console API, one instance', () => {
     const b = await client(big, 'broadcaster');
     await client(big, 'viewer');
     await client(big, 'viewer');
-    const reader = await TestSocket.open(`${server.ws}/webrtc/reader/${uid('u')}?token=${await mint('seedy', big, ['viewer'])}`);
+    const readerId = uid('u'); // a seed reader id is its token's identity
+    const reader = await TestSocket.open(`${server.ws}/webrtc/reader/${readerId}?token=${await mint(readerId, big, ['viewer'])}`);
     sockets.push(reader);
     reader.send(`join|${big}`);
     await waitFor('the seed reader in the listing', async () => (await get(`${server.http}/api/rooms?q=${big}`, admin)).body.rooms[0]?.members === 4);
