@@ -9,6 +9,7 @@ import { Hub } from './core/hub.js';
 import { Gateway } from './gateway/gateway.js';
 import { createApp } from './http/app.js';
 import { Tokens } from './auth/tokens.js';
+import { InstanceReporter } from './observability/instance-reporter.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 
@@ -38,6 +39,8 @@ export class Herald {
   readonly server: Server;
   /** @internal */
   readonly metrics: Metrics;
+  /** @internal Publishes this instance's status and rate history for the console. */
+  readonly reporter: InstanceReporter;
   /** @internal Undefined in open dev mode (no HERALD_SECRET). */
   readonly tokens: Tokens | undefined;
   /**
@@ -69,6 +72,12 @@ export class Herald {
       directQueueMax: config.resumeQueueMax,
     }, this.metrics);
     this.gateway = new Gateway(config, this.hub, this.log, this.metrics, this.tokens);
+    this.reporter = new InstanceReporter({
+      registry: this.metrics.registry,
+      cluster: this.cluster,
+      log: this.log,
+      notReadyReason: () => this.notReadyReason(),
+    });
     this.app = createApp({
       config,
       log: this.log,
@@ -76,6 +85,7 @@ export class Herald {
       metrics: this.metrics,
       tokens: this.tokens,
       readiness: { notReadyReason: () => this.notReadyReason() },
+      reporter: this.reporter,
     });
     const handle = this.app.callback();
     // Short header and request deadlines, checked every second: a socket that sends partial
@@ -112,6 +122,7 @@ export class Herald {
       this.server.once('error', reject);
       this.server.listen(this.config.port, this.config.host, () => resolve());
     });
+    this.reporter.start();
     return this.port;
   }
 
@@ -127,6 +138,7 @@ export class Herald {
     const wants = options.upgrades === 'all' ? undefined : (req: IncomingMessage) => new URL(req.url ?? '/', 'http://herald').pathname === '/ws';
     // The app's server keeps its own connection handling: no admission counting at accept.
     this.host = { server, detach: this.gateway.attach(server, { wants, admission: false }) };
+    this.reporter.start();
   }
 
   private claimStart(): void {
@@ -157,6 +169,7 @@ export class Herald {
       this.server.closeAllConnections();
       await new Promise<void>((resolve) => this.server.close(() => resolve()));
     }
+    this.reporter.stop();
     this.hub.stop();
     await this.cluster.stop();
   }

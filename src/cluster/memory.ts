@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Cluster, ClusterListener, RoomSummary } from '../core/cluster.js';
+import type { Cluster, ClusterListener, InstanceStatus, RoomSummary } from '../core/cluster.js';
 import { Room, checkAdmission } from '../core/room.js';
 import type { LeaveReason, Member, PeerEvent } from '../core/types.js';
 import { LocalDelivery } from './local.js';
@@ -12,6 +12,7 @@ export class MemoryCluster implements Cluster {
   readonly direct = new MemoryDirectMail();
   private readonly rooms = new Map<string, Room>();
   private readonly local = new LocalDelivery(this.instanceId);
+  private report: object | null = null;
 
   async start(listener: ClusterListener): Promise<void> {
     this.local.attach(listener);
@@ -71,5 +72,13 @@ export class MemoryCluster implements Cluster {
 
   async roomMembers(roomId: string): Promise<Member[] | undefined> {
     return this.rooms.get(roomId)?.members();
+  }
+
+  async reportInstance(report: object): Promise<void> {
+    this.report = report;
+  }
+
+  async instances(): Promise<InstanceStatus[]> {
+    return [{ id: this.instanceId, up: true, report: this.report }];
   }
 }

@@ -51,6 +51,15 @@ export interface RoomSummary {
   unavailable?: true;
 }
 
+/** An instance of the service as the operators' console sees it (GET /api/instances). */
+export interface InstanceStatus {
+  id: string;
+  /** Its liveness is current (memory: always true). */
+  up: boolean;
+  /** What it last stored with reportInstance() (opaque JSON), or null when none is left. */
+  report: unknown;
+}
+
 /**
  * Where peers live and how a message reaches them. The server never asks which
  * implementation it has: `memory` for one process, `redis` for many (one Redis or a Redis
@@ -115,4 +124,9 @@ export interface Cluster {
 
   listRooms(): Promise<RoomSummary[]>;
   roomMembers(roomId: string): Promise<Member[] | undefined>;
+
+  /** Stores this instance's status report (console) for every instance to read; kept about a minute. */
+  reportInstance(report: object): Promise<void>;
+  /** Every instance registered or seen reporting in the last minute, with its up-state and last report. */
+  instances(): Promise<InstanceStatus[]>;
 }

@@ -3,7 +3,9 @@ import type { Tokens } from '../auth/tokens.js';
 import type { Context, Next } from 'koa';
 import type { Grant } from '../core/grant.js';
 import type { Hub } from '../core/hub.js';
+import { apiErrors } from './api-errors.js';
 import { requireToken } from './auth.js';
+import { listRoomPage, parseListingQuery } from './room-listing.js';
 import { clientIp, type Trust } from '../gateway/request.js';
 
 /** Who may use the admin API when there is no secret (open dev mode). */
@@ -49,8 +51,13 @@ export function openModeOnly(policy: OpenAdminPolicy) {
   };
 }
 
+/** Who may call the admin routes: an `admin` token with a secret, the open-mode rule without. */
+export function adminAccess(tokens: Tokens | undefined, open: OpenAdminPolicy) {
+  return tokens ? requireToken(tokens, 'admin') : openModeOnly(open);
+}
+
 /** An admin token's `room` claim scopes it: `*` sees every room, `R` only room R. */
-const inScope = (grant: Grant | undefined, room: string) => !grant || grant.room === '*' || grant.room === room;
+export const inScope = (grant: Grant | undefined, room: string) => !grant || grant.room === '*' || grant.room === room;
 
 async function roomScope(ctx: Context, next: Next): Promise<void> {
   if (!inScope(ctx.state.grant, ctx.params.room!)) {
@@ -64,11 +71,11 @@ async function roomScope(ctx: Context, next: Next): Promise<void> {
 /** Operator API: list rooms, inspect one, remove a peer. Cluster-wide when Redis is on. */
 export function adminRouter(hub: Hub, tokens: Tokens | undefined, open: OpenAdminPolicy): Router {
   const router = new Router({ prefix: '/api/rooms' });
-  router.use(tokens ? requireToken(tokens, 'admin') : openModeOnly(open));
+  router.use(apiErrors, adminAccess(tokens, open));
 
   router.get('/', async (ctx) => {
-    const rooms = await hub.cluster.listRooms();
-    ctx.body = { rooms: rooms.filter((r) => inScope(ctx.state.grant, r.id)) };
+    const query = parseListingQuery(ctx.query);
+    ctx.body = await listRoomPage(hub.cluster, query, (room) => inScope(ctx.state.grant, room));
   });
 
   router.get('/:room', roomScope, async (ctx) => {

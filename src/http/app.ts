@@ -6,7 +6,9 @@ import type { Hub } from '../core/hub.js';
 import { compileTrust, originAllowed } from '../gateway/request.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
+import type { InstanceReporter } from '../observability/instance-reporter.js';
 import { adminRouter } from './admin.js';
+import { consoleRouter } from './console-api.js';
 import { healthRouter, type Readiness } from './health.js';
 import { iceServersRouter } from './ice-servers.js';
 import { metricsRouter } from './metrics.js';
@@ -20,10 +22,11 @@ export interface AppDeps {
   metrics: Metrics;
   tokens: Tokens | undefined;
   readiness: Readiness;
+  reporter: InstanceReporter;
 }
 
 /** The Koa app: every HTTP route of docs/operations.md "HTTP endpoints", each router in its own file. */
-export function createApp({ config, log, hub, metrics, tokens, readiness }: AppDeps): Koa {
+export function createApp({ config, log, hub, metrics, tokens, readiness, reporter }: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
   app.proxy = config.trustProxy !== false; // X-Forwarded-Proto/Host; the client address is request.ts clientIp
@@ -49,8 +52,15 @@ export function createApp({ config, log, hub, metrics, tokens, readiness }: AppD
   });
   // The same allow-list as WebSocket upgrades; a disallowed origin gets no CORS headers.
   app.use(cors({ origin: (ctx) => (originAllowed(ctx.get('origin') || undefined, config.allowedOrigins) ? ctx.get('origin') || '*' : '') }));
-  const adminAccess = { trust: compileTrust(config.trustProxy), origins: config.adminOrigins };
-  for (const router of [healthRouter(readiness), metricsRouter(metrics), iceServersRouter(config, tokens), adminRouter(hub, tokens, adminAccess), peerJsRouter(config, hub, tokens, adminAccess)]) {
+  const openAdmin = { trust: compileTrust(config.trustProxy), origins: config.adminOrigins };
+  for (const router of [
+    healthRouter(readiness),
+    metricsRouter(metrics),
+    iceServersRouter(config, tokens),
+    adminRouter(hub, tokens, openAdmin),
+    peerJsRouter(config, hub, tokens, openAdmin),
+    consoleRouter(hub.cluster, reporter, tokens, openAdmin),
+  ]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
   staticFiles(app);

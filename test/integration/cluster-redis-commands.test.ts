@@ -19,10 +19,12 @@ let control: Redis;
 const seen: string[][] = [];
 const sockets: TestSocket[] = [];
 
-/** The liveness tick's commands, which run every second whatever the traffic. */
+/** The liveness tick's commands (every second) and the console's status report (every 2 s), whatever the traffic. */
 function periodic(args: string[]): boolean {
   const [name, key = ''] = [args[0]!.toLowerCase(), args[1] ?? ''];
   if (name === 'set' && key.endsWith(':alive')) return true;
+  if (name === 'set' && key.endsWith(':report')) return true;
+  if (name === 'zadd' && key === 'herald:reporters') return true;
   if (name === 'smembers' && key === 'herald:instances') return true;
   if (name === 'exists' && key.endsWith(':alive')) return true;
   return false;

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../config.js';
-import type { Cluster, ClusterListener, Handoff, ResumeClaim, RoomSummary } from '../../core/cluster.js';
+import type { Cluster, ClusterListener, Handoff, InstanceStatus, ResumeClaim, RoomSummary } from '../../core/cluster.js';
 import { HeraldError } from '../../core/errors.js';
 import type { Room } from '../../core/room.js';
 import { eventRoom, type LeaveReason, type Member, type PeerEvent } from '../../core/types.js';
@@ -11,6 +11,7 @@ import { Bus } from './bus.js';
 import { RedisConnection, type RedisTarget } from './connection.js';
 import { Context } from './context.js';
 import { RedisDirectMail } from './direct.js';
+import { InstanceReports } from './instances.js';
 import { Keys } from './keys.js';
 import { Masters } from './masters.js';
 import { Membership } from './membership.js';
@@ -50,6 +51,7 @@ export class RedisCluster implements Cluster {
   private readonly ctx: Context;
   private readonly local = new LocalDelivery(this.instanceId);
   readonly direct: RedisDirectMail;
+  private readonly reports: InstanceReports;
 
   constructor(config: Pick<Config, 'redisUrl' | 'redisClusterNodes' | 'redisPrefix'>, log: Logger) {
     const target: RedisTarget | undefined = config.redisClusterNodes?.length
@@ -74,6 +76,7 @@ export class RedisCluster implements Cluster {
     ctx.masters = new Masters(ctx, (address, emptied) => void ctx.registration.reRegister(address, emptied));
     ctx.admin = new Admin(ctx);
     this.direct = new RedisDirectMail(ctx);
+    this.reports = new InstanceReports(ctx);
     this.ctx = ctx;
   }
 
@@ -172,6 +175,14 @@ export class RedisCluster implements Cluster {
 
   roomMembers(roomId: string): Promise<Member[] | undefined> {
     return this.ctx.admin.roomMembers(roomId);
+  }
+
+  reportInstance(report: object): Promise<void> {
+    return this.reports.publish(report);
+  }
+
+  instances(): Promise<InstanceStatus[]> {
+    return this.reports.list();
   }
 
   private receive(wire: Wire): void {

@@ -40,6 +40,16 @@ export class Keys {
     return `${this.prefix}:reap:{inst:${dead}}`;
   }
 
+  /** STRING: an instance's status report for the console (JSON, 60 s TTL; tag `{inst:<id>}`). */
+  report(id: string): string {
+    return `${this.prefix}:{inst:${id}}:report`;
+  }
+
+  /** ZSET instance id -> when it last reported (epoch ms): who the console lists. */
+  get reporters(): string {
+    return `${this.prefix}:reporters`;
+  }
+
   /** SET of every registered instance id (what survivors check for liveness). */
   get instances(): string {
     return `${this.prefix}:instances`;
