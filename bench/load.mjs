@@ -243,7 +243,9 @@ async function pool(items, limit, fn) {
 
 // ---------- payloads and frames, per protocol ----------
 
-const SDP_FILLER = 'v=0 o=- 4611731400430051336 2 IN IP4 127.0.0.1 s=- t=0 0 a=group:BUNDLE 0 1 a=msid-semantic WMS m=audio 9 UDP TLS RTP SAVPF 111 c=IN IP4 0.0.0.0 a=rtcp:9 IN IP4 0.0.0.0 a=ice-ufrag:abcd a=ice-pwd:0123456789abcdefghijkl a=fingerprint:sha-256 AB:CD:EF a=setup:actpass a=mid:0 ';
+// SDP lines end in CRLF, which JSON carries as the escapes \r\n: a real description is not one
+// long run of plain characters, and a JSON relay has to scan and unescape them.
+const SDP_FILLER = 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\na=msid-semantic: WMS stream\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 63 103\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdefghijkl\r\na=fingerprint:sha-256 AB:CD:EF:01:23:45:67:89\r\na=setup:actpass\r\na=mid:0\r\na=sendrecv\r\na=rtpmap:111 opus/48000/2\r\n';
 const CANDIDATE_FILLER = 'candidate:842163049 1 udp 1677729535 203.0.113.7 56143 typ srflx raddr 10.0.0.2 rport 56143 generation 0 ufrag abcd network-id 1 network-cost 10 ';
 function filler(n, text = SDP_FILLER) {
   let s = '';
@@ -254,20 +256,24 @@ function filler(n, text = SDP_FILLER) {
 /**
  * The message bodies: an SDP-like session description `{type, sdp}` for the 2.5 KB frames and
  * an ICE-candidate-like `{candidate, sdpMid, sdpMLineIndex, usernameFragment}` for the 250 B
- * ones, what a WebRTC app really sends. `fill` is the length of the padded string member.
+ * ones, what a WebRTC app really sends. `text` is the padded string member.
  */
-function body(size, fill, answer = false) {
-  if (size >= 1000) return { type: answer ? 'answer' : 'offer', sdp: filler(fill) };
-  return { candidate: filler(fill, CANDIDATE_FILLER), sdpMid: '0', sdpMLineIndex: 0, usernameFragment: 'abcd' };
+function body(size, text, answer = false) {
+  if (size >= 1000) return { type: answer ? 'answer' : 'offer', sdp: text };
+  return { candidate: text, sdpMid: '0', sdpMLineIndex: 0, usernameFragment: 'abcd' };
 }
 
 /**
- * Sizes a body so that `frame(body)` is exactly `size` bytes (all ASCII, nothing escaped):
- * returns the body. `frame` wraps a body into the frame a client sends.
+ * Sizes a body so that `frame(body)` is exactly `size` bytes (ASCII; CRLF counts as the 4
+ * characters of its JSON escapes): returns the body. `frame` wraps a body into the frame a
+ * client sends.
  */
 function sizedBody(size, frame, answer) {
-  const overhead = frame(body(size, 0, answer)).length;
-  return body(size, size - overhead, answer);
+  const base = size >= 1000 ? SDP_FILLER : CANDIDATE_FILLER;
+  let text = filler(size, base);
+  while (text && frame(body(size, text, answer)).length > size) text = text.slice(0, -1);
+  while (frame(body(size, text, answer)).length < size) text += ' ';
+  return body(size, text, answer);
 }
 
 /**
@@ -696,6 +702,7 @@ async function storm(sc) {
   const n = sc.viewers;
   // The broadcaster's answer to each join: an SDP-like offer of `size` bytes of SDP text.
   const offer = { type: 'offer', sdp: filler(sc.size) };
+  while (J(offer).length > sc.size) offer.sdp = offer.sdp.slice(0, -1);
   const offerText = J(offer);
   let bcast;
   let viewers;

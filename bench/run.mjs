@@ -393,25 +393,29 @@ async function groupRedis() {
   }
 }
 
+/** A CPU profile of Herald per protocol and message size, each its own server process. */
 async function groupProfile() {
   const dir = join(RESULTS, 'profiles');
   mkdirSync(dir, { recursive: true });
   const out = {};
   for (const target of ['seed', 'json']) {
-    say(`profile: ${target}`);
-    const before = new Set(readdirSync(dir));
-    const server = await startServer(target, { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
-    try {
-      out[target] = { load: await runLoad(target, [server.url], [server.pid], [thr(250, { measureMs: 6000 }), thr(2500, { measureMs: 6000 })]) };
-    } finally {
-      await stop(server.proc);
+    for (const size of [250, 2500]) {
+      const key = `${target} ${size} B`;
+      say(`profile: ${key}`);
+      const before = new Set(readdirSync(dir));
+      const server = await startServer(target, { nodeFlags: ['--cpu-prof', `--cpu-prof-dir=${dir}`] });
+      try {
+        out[key] = { load: await runLoad(target, [server.url], [server.pid], [thr(size, { measureMs: 6000 })]) };
+      } finally {
+        await stop(server.proc);
+      }
+      const fresh = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
+      fresh.sort((x, y) => statSync(join(dir, y)).mtimeMs - statSync(join(dir, x)).mtimeMs);
+      if (fresh[0]) {
+        out[key].file = join('bench/results/profiles', fresh[0]);
+        out[key].summary = summarizeProfile(join(dir, fresh[0]));
+      } else out[key].error = 'no profile written';
     }
-    const fresh = readdirSync(dir).filter((f) => f.endsWith('.cpuprofile') && !before.has(f));
-    fresh.sort((x, y) => statSync(join(dir, y)).mtimeMs - statSync(join(dir, x)).mtimeMs);
-    if (fresh[0]) {
-      out[target].file = join('bench/results/profiles', fresh[0]);
-      out[target].summary = summarizeProfile(join(dir, fresh[0]));
-    } else out[target].error = 'no profile written';
   }
   return out;
 }
