@@ -60,7 +60,7 @@ export class Gateway {
   ) {
     // ws closes a socket with 1009 itself when a frame exceeds maxPayload.
     this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false });
-    this.heartbeat = new Heartbeat(config.heartbeatMs, this.wss.clients);
+    this.heartbeat = new Heartbeat(config.heartbeatMs);
     this.ctx = {
       hub,
       log,
