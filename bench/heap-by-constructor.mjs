@@ -47,23 +47,21 @@ async function snapshot() {
     await sleep(100);
     const fresh = readdirSync(dir).filter((f) => f.endsWith('.heapsnapshot') && !before.has(f));
     if (fresh.length) {
-      // Wait until the file stops growing.
-      let size = -1;
-      for (;;) {
-        const s = readFileSync(join(dir, fresh[0])).length;
-        if (s === size) break;
-        size = s;
-        await sleep(300);
+      // Wait until the file is complete JSON (it is written in pieces).
+      for (let k = 0; k < 600; k++) {
+        await sleep(500);
+        try {
+          return { file: join(dir, fresh[0]), snap: JSON.parse(readFileSync(join(dir, fresh[0]), 'utf8')) };
+        } catch {}
       }
-      return join(dir, fresh[0]);
+      throw new Error('snapshot never completed');
     }
   }
   throw new Error('no snapshot');
 }
 
 /** Self size and count per constructor name (node type + name) of a .heapsnapshot. */
-function byConstructor(file) {
-  const snap = JSON.parse(readFileSync(file, 'utf8'));
+function byConstructor({ snap }) {
   const { node_fields: fields, node_types: [types] } = snap.snapshot.meta;
   const F = fields.length;
   const iType = fields.indexOf('type');

@@ -753,10 +753,13 @@ async function storm(sc) {
     const joinMsg = J({ type: 'CANDIDATE', dst: B, payload: { join: true } });
     joinFrame = () => joinMsg;
     isOffer = (data) => data[9] === 0x4f && data[10] === 0x46; // {"type":"OF(FER)
+    // The generator must stay cheaper than the servers: the offer's JSON is made once, and the
+    // sender's id is read off the frame ({"type":"CANDIDATE","src":"<id>",…}) without parsing it.
+    const head = '{"type":"CANDIDATE","src":"';
     onJoin = (text) => {
-      const msg = JSON.parse(text);
-      if (msg.type !== 'CANDIDATE') return;
-      bcast.send(J({ type: 'OFFER', dst: msg.src, payload: { sdp: offer } }));
+      if (!text.startsWith(head)) return;
+      const src = text.slice(head.length, text.indexOf('"', head.length));
+      bcast.send(`{"type":"OFFER","dst":"${src}","payload":{"sdp":${offerText}}}`);
     };
   } else {
     const room = `${tag}S`;
@@ -772,10 +775,14 @@ async function storm(sc) {
     const joinMsg = JSON.stringify({ type: 'join', id: 2, room, role: 'viewer' });
     joinFrame = () => joinMsg;
     isOffer = (data) => data[9] === 0x73; // {"type":"s(ignal)
+    // As for PeerServer: the offer's JSON is made once, and the viewer's id is read off
+    // {"type":"peer-joined","room":…,"peer":{"id":"<id>",…} without parsing the frame.
+    const roomJson = J(room);
     onJoin = (text) => {
-      const msg = JSON.parse(text);
-      if (msg.type !== 'peer-joined') return;
-      bcast.send(JSON.stringify({ type: 'signal', room, to: msg.peer.id, data: offer }));
+      if (!text.startsWith('{"type":"peer-joined"')) return;
+      const at = text.indexOf('"peer":{"id":"') + 14;
+      const id = text.slice(at, text.indexOf('"', at));
+      bcast.send(`{"type":"signal","room":${roomJson},"to":"${id}","data":${offerText}}`);
     };
   }
   bcast.inbox.length = 0;
