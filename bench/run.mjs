@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- --quick|--smoke] [--profile] [--no-redis] [--only=main,idle,redis,profile]`
+// `npm run bench [-- --quick|--smoke] [--profile] [--no-redis] [--only=main,idle,redis,profile,scale] [--heartbeat-ms=N]`
 //
 // Starts the baseline relay (bench/baseline-relay.mjs) and Herald (dist/cli.js serve), each as
 // its own process pinned to core 0, and drives them with bench/load.mjs pinned to core 1: the
@@ -31,6 +31,7 @@ const P = {
 }[MODE];
 // Herald runs with this heartbeat (full: its default), and an idle window holds for two of its
 // intervals plus a second: a window shorter than what it measures would miss the pings.
+if (opt('heartbeat-ms')) P.heartbeatMs = Number(opt('heartbeat-ms'));
 P.idleMeasureMs = 2 * P.heartbeatMs + 1000;
 if (flag('no-redis')) P.redis = false;
 if (flag('profile')) P.profile = true;
@@ -559,6 +560,10 @@ function buildTable(res) {
       const cb = tb?.srvUsPerMsg;
       const ca = ta?.srvUsPerMsg;
       lines.push(`| server CPU µs/msg, ${fmt(base?.held)} / ${fmt(total)} held | ${fmt(cb, 2)} / ${fmt(ca, 2)} | (info) |`);
+      // Capacity (msg per server CPU-s) does not depend on how much CPU the rest of a shared
+      // machine left the server during each probe.
+      const capRatio = ca > 0 && cb > 0 ? cb / ca : undefined;
+      lines.push(`| capacity ratio ${fmt(total)} / ${fmt(base?.held)} held (msg per server CPU-s) | ${capRatio === undefined ? 'n/a' : `${capRatio.toFixed(2)}× ${capRatio >= 0.9 ? '✓' : '✗'}`} | ≥ 0.9× |`);
       for (const x of r.filter((x) => x.error)) lines.push(`scale ${x.label}: error: ${x.error}`);
     }
   }
