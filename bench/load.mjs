@@ -636,28 +636,41 @@ async function idle(sc, state) {
   const inTime = () => {
     if (performance.now() > deadline) throw new Error(`could not connect ${n} within ${(sc.connectLimitMs ?? 120_000) / 1000} s (${clients.length} connected)`);
   };
-  if (TARGET === 'baseline') {
-    await pool([...Array(n).keys()], sc.concurrency ?? 256, async (i) => {
-      inTime();
-      const c = new Client(`${URLS[0]}/?id=${tag}i${i}`);
-      clients.push(c);
-      await c.opened();
-    });
-  } else if (TARGET === 'peerjs') {
-    await pool([...Array(n).keys()], sc.concurrency ?? 256, async (i) => {
-      inTime();
-      clients.push(await drivers.peerjs.open(URLS[0], `${tag}i${i}`));
-    });
-  } else {
-    // Pairs joined in their own room: a sender/broadcaster and a reader/viewer each.
-    await pool([...Array(n / 2).keys()], (sc.concurrency ?? 256) / 2, async (i) => {
-      inTime();
-      const p = await driver.setupPair(tag, i, URLS[0], URLS[0]);
-      clients.push(p.a, p.b);
-    });
-  }
+  const connect = async (from, count) => {
+    if (TARGET === 'baseline') {
+      await pool([...Array(count).keys()], sc.concurrency ?? 256, async (k) => {
+        inTime();
+        const c = new Client(`${URLS[0]}/?id=${tag}i${from + k}`);
+        clients.push(c);
+        await c.opened();
+      });
+    } else if (TARGET === 'peerjs') {
+      await pool([...Array(count).keys()], sc.concurrency ?? 256, async (k) => {
+        inTime();
+        clients.push(await drivers.peerjs.open(URLS[0], `${tag}i${from + k}`));
+      });
+    } else {
+      // Pairs joined in their own room: a sender/broadcaster and a reader/viewer each.
+      await pool([...Array(count / 2).keys()], (sc.concurrency ?? 256) / 2, async (k) => {
+        inTime();
+        const p = await driver.setupPair(tag, from / 2 + k, URLS[0], URLS[0]);
+        clients.push(p.a, p.b);
+      });
+    }
+  };
+  // Connected in two halves, with RSS read after a full GC after each: the second half's RSS
+  // growth over its connections is the marginal cost of one connection, free of what a fresh
+  // process's RSS does on its first allocations (fresh servers differ by 10-20 MB there).
+  const half = Math.floor(n / 4) * 2;
+  await connect(0, half);
+  const connectHalfMs = performance.now() - t0;
+  await sleep(sc.settleMs ?? 0);
+  await gcServers();
+  const rssMid = PIDS.map(procRssKb).reduce((a, b) => a + b, 0);
+  const t1 = performance.now();
+  await connect(half, n - half);
   for (const c of clients) c.inbox.length = 0;
-  const connectMs = performance.now() - t0;
+  const connectMs = connectHalfMs + performance.now() - t1;
   state.held.push(...clients);
   await sleep(sc.settleMs ?? 0);
   await gcServers();
@@ -681,8 +694,10 @@ async function idle(sc, state) {
     connectMs,
     connectPerSec: (n * 1000) / connectMs,
     rssBeforeKb: rss0,
+    rssMidKb: rssMid,
     rssAfterKb: rss1,
-    kbPerConn: (rss1 - rss0) / n,
+    kbPerConn: (rss1 - rssMid) / (n - half),
+    kbPerConnFromStart: (rss1 - rss0) / n,
     rssTotalKb: rss1,
     idleCpuPct: cpu?.srvPct,
     othersCpuPct: cpu?.othersPct,

@@ -470,7 +470,9 @@ function buildTable(res) {
   metric(`RTT p99 ms @ ${P.rttRate} msg/s`, (t) => rttBest(t)?.p99, 3, lo());
   if (P.idleConns) {
     const idleR = (t) => by(idle[t], 'idle')[0];
-    metric(`RSS KB per idle conn (${P.idleConns})`, (t) => idleR(t)?.kbPerConn, 2, lo({ base: 1.15 }));
+    // Marginal: RSS growth from N/2 to N connections over N/2 (bench/load.mjs, idle()).
+    metric(`RSS KB per idle conn (marginal, ${P.idleConns / 2} → ${P.idleConns})`, (t) => idleR(t)?.kbPerConn, 2, lo({ base: 1.15 }));
+    metric(`RSS KB per idle conn (0 → ${P.idleConns}, fresh process)`, (t) => idleR(t)?.kbPerConnFromStart, 2, lo());
     metric(`idle CPU % core (${P.idleConns} conns, ${P.idleMeasureMs / 1000} s = 2 heartbeats)`, (t) => idleR(t)?.idleCpuPct, 2, lo({ abs: 1 }));
     metric(`relay 250 B w/ ${P.idleConns} idle, msg/s`, (t) => by(idle[t], 'thr250idle')[0]?.msgPerSec, 0, hi({ base: 0.9 }));
     metric(`server CPU µs/msg, 250 B w/ idle`, (t) => by(idle[t], 'thr250idle')[0]?.srvUsPerMsg, 2, lo());
@@ -550,7 +552,7 @@ function buildTable(res) {
       if (res.scale.limited) lines.push(`| limited | ${res.scale.limited} | |`);
       lines.push(`| RSS total, MB | ${fmt(all ? all.rssTotalKb / 1024 : undefined, 0)} | (info) |`);
       const rssPer = all && base ? (all.rssAfterKb - base.rssBeforeKb) / total : undefined;
-      lines.push(`| RSS KB per connection (after full GC) | ${fmt(rssPer, 2)} | (info) |`);
+      lines.push(`| RSS KB per connection: marginal (last ${fmt(all ? all.conns - Math.floor(all.conns / 4) * 2 : undefined)} added) / all ${fmt(total)} over the fresh process (after full GC) | ${fmt(all?.kbPerConn, 2)} / ${fmt(rssPer, 2)} | (info) |`);
       lines.push(`| connect rate, connections/s (hello + join, ${fmt(all?.conns)} connections) | ${fmt(all?.connectPerSec)} | (info) |`);
       lines.push(`| heartbeat CPU % core with ${fmt(total)} idle (${P.idleMeasureMs / 1000} s = 2 intervals) | ${fmt(all?.idleCpuPct, 2)} | (info; ≤ 1% at 10k) |`);
       lines.push(`| relay 250 B, msg/s, ${fmt(base?.held)} held | ${fmt(tb?.msgPerSec)} | |`);
