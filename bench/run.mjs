@@ -377,7 +377,13 @@ async function groupRedis() {
   const redisUrl = `redis://127.0.0.1:${port}`;
   try {
     say('redis: starting 2 Herald instances');
-    servers.push(...(await Promise.all([startServer('seed', { redisUrl }), startServer('seed', { redisUrl })])));
+    // With --profile, both instances run under --cpu-prof: instance 1 holds the senders
+    // (publisher side), instance 2 the readers (subscriber side) of the split pairs.
+    const profDir = join(RESULTS, 'profiles');
+    const nodeFlags = P.profile ? ['--cpu-prof', `--cpu-prof-dir=${profDir}`] : [];
+    if (P.profile) mkdirSync(profDir, { recursive: true });
+    const before = P.profile ? new Set(readdirSync(profDir)) : undefined;
+    servers.push(...(await Promise.all([startServer('seed', { redisUrl, nodeFlags }), startServer('seed', { redisUrl, nodeFlags })])));
     const urls = servers.map((s) => s.url);
     const pids = [...servers.map((s) => s.pid), redis.pid];
     const results = await runLoad('seed', urls, pids, P.redisQuick
@@ -385,7 +391,14 @@ async function groupRedis() {
       : [thr(250, { label: 'redisLocal' }), thr(250, { label: 'redisCross', split: true }), rttSc({ label: 'rttRedisLocal' }), rttSc({ label: 'rttRedisCross', split: true })]);
     const failed = results.find((r) => r.error);
     if (failed && results.every((r) => r.error)) return { unavailable: failed.error, results };
-    return { results };
+    if (!P.profile) return { results };
+    for (const s of servers) await stop(s.proc);
+    const profiles = {};
+    for (const [i, s] of servers.entries()) {
+      const f = readdirSync(profDir).find((x) => x.endsWith('.cpuprofile') && !before.has(x) && x.includes(`.${s.pid}.`));
+      if (f) profiles[i === 0 ? 'instance 1 (senders: publish)' : 'instance 2 (readers: subscribe)'] = { file: join('bench/results/profiles', f), summary: summarizeProfile(join(profDir, f)) };
+    }
+    return { results, profiles };
   } catch (e) {
     return { unavailable: e.message };
   } finally {
@@ -653,6 +666,10 @@ async function main() {
   console.log(`\nHerald bench (${MODE}), ${meta.date}, node ${meta.node}, ${NCPU} cpus (${meta.cpuModel}), ${TASKSET ? `server on core ${SERVER_CORE}, generator on core ${LOAD_CORE}` : 'unpinned'}`);
   console.log(`load average at start ${meta.loadavgStart.map((x) => x.toFixed(2)).join(' ')}, at end ${meta.loadavgEnd.map((x) => x.toFixed(2)).join(' ')}; ${meta.durationSec.toFixed(0)} s\n`);
   if (res.main || res.idle || res.redis || res.scale) console.log(table);
+  for (const [t, p] of Object.entries(res.redis?.profiles ?? {})) {
+    console.log(`\nprofile (cross-instance, ${t}; ${p.file}):`);
+    console.log(p.summary.text);
+  }
   if (res.profile) {
     for (const [t, p] of Object.entries(res.profile)) {
       console.log(`\nprofile (${t}, Herald under relay load; ${p.file ?? p.error}):`);
