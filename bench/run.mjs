@@ -94,7 +94,7 @@ function freePort() {
 }
 
 /** Spawns a pinned process and resolves once a stdout/stderr line matches `ready`. */
-function startProcess(name, cmd, args, env, ready, core = SERVER_CORE, timeoutMs = 30_000) {
+function startProcess(name, cmd, args, env, ready, core = SERVER_CORE, timeoutMs = 90_000) {
   const [c, a] = pinned(core, cmd, args);
   const proc = spawn(c, a, { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
   children.add(proc);
@@ -270,7 +270,14 @@ async function session(name, chunks) {
 async function groupMain() {
   const runs = Object.fromEntries(TARGETS.map((t) => [t, []]));
   for (let rep = 0; rep < P.reps; rep++) {
-    const out = await session(`session ${rep + 1}/${P.reps}`, mainScenarios().map((sc) => [sc]));
+    let out;
+    try {
+      out = await session(`session ${rep + 1}/${P.reps}`, mainScenarios().map((sc) => [sc]));
+    } catch (err) {
+      if (rep === 0) throw err;
+      say(`session ${rep + 1} failed (${err?.message ?? err}); keeping the sessions before it`);
+      break;
+    }
     for (const t of TARGETS) runs[t].push(out[t]);
   }
   return runs;
@@ -639,11 +646,22 @@ async function main() {
   say(`mode ${MODE}; ${NCPU} cpus; ${TASKSET ? `server pinned to core ${SERVER_CORE}, generator to core ${LOAD_CORE}` : 'NOT pinned (taskset unavailable or 1 cpu)'}; load average ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
   const res = { meta };
   partial = res;
-  if (P.idleConns && want('idle')) res.idle = await groupIdle();
-  if (want('main')) res.main = await groupMain();
-  if (P.scaleConns && want('scale')) res.scale = await groupScale();
-  if (P.redis && want('redis')) res.redis = await groupRedis();
-  if (want('profile') && (P.profile || ONLY?.includes('profile'))) res.profile = await groupProfile();
+  // A group that fails (on a loaded machine a server may not start in time) is reported as
+  // such; the groups measured before and after it are kept.
+  const guarded = async (name, fn) => {
+    try {
+      return await fn();
+    } catch (err) {
+      say(`${name} failed: ${err?.message ?? err}`);
+      (res.failed ??= []).push(`${name}: ${err?.message ?? err}`);
+      return undefined;
+    }
+  };
+  if (P.idleConns && want('idle')) res.idle = await guarded('idle', groupIdle);
+  if (want('main')) res.main = await guarded('main', groupMain);
+  if (P.scaleConns && want('scale')) res.scale = await guarded('scale', groupScale);
+  if (P.redis && want('redis')) res.redis = await guarded('redis', groupRedis);
+  if (want('profile') && (P.profile || ONLY?.includes('profile'))) res.profile = await guarded('profile', groupProfile);
   meta.loadavgEnd = loadavg();
   meta.durationSec = (Date.now() - startedAt) / 1000;
   const table = buildTable(res);
@@ -663,6 +681,7 @@ async function main() {
     }
   };
   scan({ main: res.main, idle: res.idle, scale: res.scale }, '');
+  for (const f of res.failed ?? []) errors.push(`group ${f}`);
   console.log(`\nHerald bench (${MODE}), ${meta.date}, node ${meta.node}, ${NCPU} cpus (${meta.cpuModel}), ${TASKSET ? `server on core ${SERVER_CORE}, generator on core ${LOAD_CORE}` : 'unpinned'}`);
   console.log(`load average at start ${meta.loadavgStart.map((x) => x.toFixed(2)).join(' ')}, at end ${meta.loadavgEnd.map((x) => x.toFixed(2)).join(' ')}; ${meta.durationSec.toFixed(0)} s\n`);
   if (res.main || res.idle || res.redis || res.scale) console.log(table);
