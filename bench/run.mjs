@@ -293,7 +293,7 @@ async function groupIdle() {
   say(`idle: starting servers; ${P.idleConns} connections each, window ${P.idleMeasureMs / 1000} s (2 heartbeat intervals + 1 s)`);
   const servers = await Promise.all(TARGETS.map((t) => startServer(t)));
   const scenarios = [
-    { kind: 'idle', label: 'idle', conns: P.idleConns, settleMs: P.idleSettleMs, measureMs: P.idleMeasureMs },
+    { kind: 'idle', label: 'idle', conns: P.idleConns, settleMs: P.idleSettleMs, measureMs: P.idleMeasureMs, connectLimitMs: 240_000 },
     thr(250, { label: 'thr250idle', measureMs: P.idleThrMeasureMs }),
     { kind: 'release', label: 'release' },
   ];
