@@ -65,12 +65,21 @@ const HARD_LIMIT_MS = MODE === 'full' ? 15 * 60_000 : 3 * 60_000;
 /** What has been measured so far (written out even if the run is cut short). */
 let partial;
 setTimeout(() => {
-  console.error(`bench: hard time limit (${HARD_LIMIT_MS / 60000} min) reached; aborting`);
+  console.error(`bench: hard time limit (${HARD_LIMIT_MS / 60000} min) reached; aborting with what was measured`);
   if (partial) {
     try {
-      mkdirSync(RESULTS, { recursive: true });
-      writeFileSync(join(RESULTS, `partial-${Date.now()}.json`), JSON.stringify(partial, null, 2));
-    } catch {}
+      const outDir = opt('out') ? resolve(opt('out')) : RESULTS;
+      mkdirSync(outDir, { recursive: true });
+      const file = join(outDir, `partial-${new Date().toISOString().replace(/[:.]/g, '-')}.json`);
+      partial.meta.loadavgEnd = loadavg();
+      partial.meta.durationSec = (Date.now() - startedAt) / 1000;
+      writeFileSync(file, JSON.stringify(partial, null, 2));
+      console.log(`\nPARTIAL run (hard time limit), load average at end ${partial.meta.loadavgEnd.map((x) => x.toFixed(2)).join(' ')}\n`);
+      console.log(buildTable(partial));
+      console.log(`\nresults: ${file}`);
+    } catch (e) {
+      console.error('could not write partial results:', e);
+    }
   }
   process.exit(2);
 }, HARD_LIMIT_MS).unref();
@@ -705,7 +714,7 @@ async function reprint(path) {
   Object.assign(P, res.meta.params);
   const m = res.meta;
   console.log(`Herald bench (${m.mode}), ${m.date}, node ${m.node}, ${m.cpus} cpus, ${m.pinned ? `server on core ${m.pinned.server}, generator on core ${m.pinned.load}` : 'unpinned'}`);
-  console.log(`load average at start ${m.loadavgStart.map((x) => x.toFixed(2)).join(' ')}, at end ${m.loadavgEnd.map((x) => x.toFixed(2)).join(' ')}; ${m.durationSec.toFixed(0)} s\n`);
+  console.log(`load average at start ${m.loadavgStart.map((x) => x.toFixed(2)).join(' ')}, at end ${(m.loadavgEnd ?? []).map((x) => x.toFixed(2)).join(' ')}; ${m.durationSec?.toFixed(0) ?? '?'} s\n`);
   console.log(buildTable(res));
 }
 
