@@ -306,7 +306,8 @@ async function groupIdle() {
     thr(250, { label: 'thr250idle', measureMs: P.idleThrMeasureMs }),
     { kind: 'release', label: 'release' },
   ];
-  const loads = TARGETS.map((t, i) => startLoad(t, [servers[i].url], [servers[i].pid], scenarios, { lockstep: true, timeLimitMs: 300_000 }));
+  // The generators connect one after another, then wait: each may live for the whole group.
+  const loads = TARGETS.map((t, i) => startLoad(t, [servers[i].url], [servers[i].pid], scenarios, { lockstep: true, timeLimitMs: 720_000 }));
   try {
     for (const [i, l] of loads.entries()) {
       say(`idle: connecting ${TARGETS[i]}`);
