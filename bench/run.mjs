@@ -26,7 +26,7 @@ const MODE = flag('smoke') ? 'smoke' : flag('quick') ? 'quick' : 'full';
 /** Parameters per mode. `full` is the issue's load; `quick` is the same shape, shorter. */
 const P = {
   full: { reps: 2, pairs: 200, window: 8, warmupMs: 1500, measureMs: 4000, rttRate: 5000, rttPairs: 200, rttWarmupMs: 1000, rttMeasureMs: 5000, stormViewers: 2000, stormReps: 2, idleConns: 10000, idleSettleMs: 1000, heartbeatMs: 25000, idleThrMeasureMs: 4000, quietWaitMs: 2000, redis: true, profile: false, scaleConns: 100000, scaleBaseConns: 10000 },
-  quick: { reps: 1, pairs: 200, window: 8, warmupMs: 400, measureMs: 1000, rttRate: 5000, rttPairs: 200, rttWarmupMs: 300, rttMeasureMs: 1000, stormViewers: 1000, stormReps: 1, idleConns: 1000, idleSettleMs: 200, heartbeatMs: 1000, idleThrMeasureMs: 1000, quietWaitMs: 0, redis: true, redisQuick: true, profile: false, scaleConns: 10000, scaleBaseConns: 1000 },
+  quick: { reps: 1, pairs: 200, window: 8, warmupMs: 400, measureMs: 1000, rttRate: 5000, rttPairs: 200, rttWarmupMs: 300, rttMeasureMs: 1000, stormViewers: 1000, stormReps: 1, idleConns: 1000, idleSettleMs: 200, heartbeatMs: 2000, idleThrMeasureMs: 1000, quietWaitMs: 0, redis: true, redisQuick: true, profile: false, scaleConns: 10000, scaleBaseConns: 1000 },
   smoke: { reps: 1, pairs: 4, window: 4, warmupMs: 100, measureMs: 300, rttRate: 200, rttPairs: 4, rttWarmupMs: 100, rttMeasureMs: 300, stormViewers: 20, stormReps: 1, idleConns: 0, heartbeatMs: 1000, quietWaitMs: 0, redis: false, profile: false, scaleConns: 0 },
 }[MODE];
 // Herald runs with this heartbeat (full: its default), and an idle window holds for two of its
