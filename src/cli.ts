@@ -31,6 +31,9 @@ async function serve(args: string[]): Promise<void> {
   process.on('unhandledRejection', (err) => herald.log.error({ err }, 'unhandled rejection'));
   if (!config.secret) {
     console.warn('herald: WARNING: HERALD_SECRET is not set: open dev mode, anyone can join any room as anyone. Set HERALD_SECRET in production.');
+    console.warn(
+      `herald: WARNING: open dev mode: the admin API (/api/rooms) has no token to ask for; it answers only loopback and same-origin requests${config.adminOrigins?.length ? ` and pages of ${config.adminOrigins.join(', ')}` : ''}.`,
+    );
   }
   const port = await herald.start();
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host;

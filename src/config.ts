@@ -1,3 +1,4 @@
+import proxyaddr from 'proxy-addr';
 import { z } from 'zod';
 
 const int = (min: number, max = Number.MAX_SAFE_INTEGER) => z.coerce.number().int().min(min).max(max);
@@ -20,6 +21,29 @@ const iceServers = z.string().transform((s, ctx) => {
 });
 
 /**
+ * Which proxies in front of Herald to believe about the client address (X-Forwarded-For):
+ * `false`/`0` none; `true` exactly one hop (the socket peer is the proxy, as behind one
+ * nginx); a number N: N hops; or a comma list of trusted proxy addresses/CIDRs (proxy-addr
+ * syntax, e.g. `loopback,10.0.0.0/8`). The client is the right-most address not trusted.
+ */
+export type TrustProxy = false | number | string[];
+const trustProxy = z.coerce.string().transform((v, ctx): TrustProxy => {
+  const s = v.trim();
+  if (s === 'false') return false;
+  if (s === 'true') return 1;
+  if (/^\d{1,2}$/.test(s)) return Number(s) === 0 ? false : Number(s);
+  const list = s.split(',').map((x) => x.trim()).filter(Boolean);
+  try {
+    if (list.length === 0) throw new Error('empty');
+    proxyaddr.compile(list);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'must be true, false, a hop count, or a comma list of proxy addresses/CIDRs' });
+    return z.NEVER;
+  }
+  return list;
+});
+
+/**
  * Every setting, its environment variable and its default. Flags (camelCase keys) win over
  * the environment; anything invalid stops the start with one line naming the setting.
  */
@@ -35,7 +59,7 @@ const schema = z.object({
   turnSecret: z.string().min(1).optional(),
   turnUrls: list.optional(),
   turnTtlSeconds: int(60).default(86400),
-  trustProxy: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').default(false),
+  trustProxy: trustProxy.default(false),
   maxFrameBytes: int(256, 16 * 1024 * 1024).default(64 * 1024),
   maxSignalBytes: int(64, 16 * 1024 * 1024).default(60 * 1024),
   heartbeatMs: int(50).default(25000),
@@ -50,6 +74,12 @@ const schema = z.object({
   drainGraceMs: int(0).default(1000),
   countsIntervalMs: int(0).default(1000),
   drainDeadlineMs: int(0).default(10000),
+  maxSendBufferBytes: int(0).default(4 * 1024 * 1024),
+  maxFragments: int(1, 16384).default(64),
+  maxConnections: int(0).default(10000),
+  headersTimeoutMs: int(1000).default(10000),
+  requestTimeoutMs: int(1000).default(30000),
+  adminOrigins: list.optional(),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -82,6 +112,12 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   drainGraceMs: 'HERALD_DRAIN_GRACE_MS',
   countsIntervalMs: 'HERALD_COUNTS_INTERVAL_MS',
   drainDeadlineMs: 'HERALD_DRAIN_DEADLINE_MS',
+  maxSendBufferBytes: 'HERALD_MAX_SEND_BUFFER_BYTES',
+  maxFragments: 'HERALD_MAX_FRAGMENTS',
+  maxConnections: 'HERALD_MAX_CONNECTIONS',
+  headersTimeoutMs: 'HERALD_HEADERS_TIMEOUT_MS',
+  requestTimeoutMs: 'HERALD_REQUEST_TIMEOUT_MS',
+  adminOrigins: 'HERALD_ADMIN_ORIGINS',
 };
 
 export class ConfigError extends Error {}

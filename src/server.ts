@@ -51,7 +51,24 @@ export class Herald {
       tokens: this.tokens,
       readiness: { notReadyReason: () => this.notReadyReason() },
     });
-    this.server = createServer(app.callback());
+    const handle = app.callback();
+    // Short header and request deadlines, checked every second: a socket that sends partial
+    // headers holds a file descriptor for seconds, not Node's default 60-90 s.
+    this.server = createServer(
+      {
+        headersTimeout: config.headersTimeoutMs,
+        requestTimeout: Math.max(config.requestTimeoutMs, config.headersTimeoutMs),
+        connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
+      },
+      (req, res) => {
+        if (this.gateway.admission.refusesRequest(req)) {
+          res.writeHead(429, { 'Content-Type': 'application/json', Connection: 'close' });
+          res.end(JSON.stringify({ error: 'rate-limited', message: `at most ${config.maxConnectionsPerIp} connections per client address` }));
+          return;
+        }
+        void handle(req, res);
+      },
+    );
     this.gateway.attach(this.server);
   }
 

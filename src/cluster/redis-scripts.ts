@@ -67,7 +67,7 @@ redis.call('HDEL', KEYS[1], ARGV[1])
 if redis.call('GET', KEYS[2]) == ARGV[1] then redis.call('DEL', KEYS[2]) end
 decr(KEYS[3], p.instanceId)
 local v = redis.call('INCR', KEYS[4])
-if redis.call('HLEN', KEYS[1]) == 0 then redis.call('EXPIRE', KEYS[4], 3600) end
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('EXPIRE', KEYS[4], 120) end
 return {v, redis.call('HKEYS', KEYS[3]), prev}
 `;
 
@@ -91,7 +91,7 @@ end
 redis.call('HDEL', KEYS[3], ARGV[1])
 if #removed == 0 then return {} end
 local v = redis.call('INCR', KEYS[4])
-if redis.call('HLEN', KEYS[1]) == 0 then redis.call('EXPIRE', KEYS[4], 3600) end
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('EXPIRE', KEYS[4], 120) end
 local out = {v, redis.call('HKEYS', KEYS[3])}
 for _, m in ipairs(removed) do out[#out + 1] = m end
 return out
@@ -140,7 +140,7 @@ for i = 1, #all, 2 do
 end
 if count > 0 then redis.call('HSET', KEYS[3], inst, count) else redis.call('HDEL', KEYS[3], inst) end
 local v = redis.call('INCR', KEYS[4])
-if redis.call('HLEN', KEYS[1]) == 0 then redis.call('EXPIRE', KEYS[4], 3600) else redis.call('PERSIST', KEYS[4]) end
+if redis.call('HLEN', KEYS[1]) == 0 then redis.call('EXPIRE', KEYS[4], 120) else redis.call('PERSIST', KEYS[4]) end
 return {v, redis.call('HKEYS', KEYS[3]), added, removed, lost, redis.call('HVALS', KEYS[1])}
 `;
 
@@ -180,12 +180,14 @@ return ''
 
 /**
  * RELEASE: KEYS peer; ARGV instanceId. Unbinds the peer if this instance still holds it;
- * the claim counter lingers a day so that later claims keep counting up.
+ * the claim counter lingers 120 s (the grace docs/security.md documents), longer than any
+ * membership carrying that claim can outlive its peer, so that a quick reconnect's claim
+ * still counts up; then the key is gone (one per peer id ever seen would pile up).
  */
 export const RELEASE = `
 if redis.call('HGET', KEYS[1], 'i') == ARGV[1] then
   redis.call('HDEL', KEYS[1], 'i', 'u')
-  redis.call('EXPIRE', KEYS[1], 86400)
+  redis.call('EXPIRE', KEYS[1], 120)
   return 1
 end
 return 0

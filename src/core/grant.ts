@@ -19,3 +19,8 @@ export function checkGrant(grant: Grant | undefined, room: string, role: GrantRo
   if (grant.room !== '*' && grant.room !== room) throw new HeraldError('forbidden', `token is for room ${grant.room}, not ${room}`);
   if (!grant.roles.has(role)) throw new HeraldError('forbidden', `token does not grant the ${role} role`);
 }
+
+/** True when `grant` allows `role` in `room` (no grant = open mode). */
+export function allows(grant: Grant | undefined, room: string, role: GrantRole): boolean {
+  return !grant || ((grant.room === '*' || grant.room === room) && grant.roles.has(role));
+}

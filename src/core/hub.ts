@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Cluster, ClusterListener, Handoff, ResumeClaim } from '../cluster/cluster.js';
 import { HeraldError } from './errors.js';
-import { checkGrant, type Grant } from './grant.js';
+import { allows, checkGrant, type Grant } from './grant.js';
 import { Presence } from './presence.js';
 import type { Room } from './room.js';
 import { maySignal, type LeaveReason, type Member, type Payload, type PeerEvent, type Protocol, type Role, type Session } from './types.js';
@@ -30,8 +30,10 @@ interface Detached {
   timer: NodeJS.Timeout;
   /** Everything addressed to the peer while away, in order. */
   queue: PeerEvent[];
-  /** Signals in `queue`; only signals count against `resumeQueueMax`. */
+  /** Signals in `queue`, capped at `resumeQueueMax` (past it, senders are told `expired`). */
   signals: number;
+  /** Membership notices in `queue`, capped at `resumeQueueMax` too (past it, the resume is given up). */
+  notices: number;
   /** Senders (room + id) already told `expired`: each is told once. */
   told: Set<string>;
 }
@@ -41,7 +43,8 @@ interface PeerState {
   readonly id: string;
   /** Token identity (`sub`); undefined in open mode. */
   readonly identity: string | undefined;
-  readonly grant: Grant | undefined;
+  /** The grant in force: that of the token the current session came with. */
+  grant: Grant | undefined;
   protocol: Protocol;
   session: Session | undefined;
   detached: Detached | undefined;
@@ -86,6 +89,11 @@ export class Hub implements ClusterListener {
     return this.peers.size;
   }
 
+  /** How many rooms peer `peerId` is in (0 when unknown). */
+  roomsHeld(peerId: string): number {
+    return this.peers.get(peerId)?.rooms.size ?? 0;
+  }
+
   /** Rooms this instance holds members of. */
   get roomCount(): number {
     return this.cluster.localRoomCount();
@@ -105,6 +113,7 @@ export class Hub implements ClusterListener {
       }
       this.expireQueue(existing);
       this.attach(existing, session);
+      this.regrant(existing, grant);
       return { peerId, resumeToken: existing.resumeToken, rooms: existing.rooms };
     }
     const state: PeerState = {
@@ -132,6 +141,7 @@ export class Hub implements ClusterListener {
     if (!handoff) return { peerId, resumeToken: state.resumeToken, rooms: state.rooms };
     for (const [room, role] of handoff.rooms) state.rooms.set(room, role);
     if (this.peers.get(peerId) === state) for (const event of handoff.queue) this.deliver(peerId, event);
+    this.regrant(state, grant);
     return { peerId, resumeToken: state.resumeToken, rooms: state.rooms, resumed: true };
   }
 
@@ -142,6 +152,7 @@ export class Hub implements ClusterListener {
     const queued = state.detached?.queue ?? [];
     this.attach(state, session);
     for (const event of queued) session.deliver(event);
+    this.regrant(state, grant);
     return { peerId: state.id, resumeToken, rooms: state.rooms };
   }
 
@@ -156,7 +167,7 @@ export class Hub implements ClusterListener {
     if (resumable && this.options.resumeGraceMs > 0 && state.rooms.size > 0) {
       const timer = setTimeout(() => this.graceExpired(state), this.options.resumeGraceMs);
       timer.unref();
-      state.detached = { timer, queue: [], signals: 0, told: new Set() };
+      state.detached = { timer, queue: [], signals: 0, notices: 0, told: new Set() };
       return;
     }
     void this.forget(state, reason);
@@ -255,10 +266,21 @@ export class Hub implements ClusterListener {
     }
     const detached = state.detached;
     if (!detached) return;
-    // Membership notices are always kept, so a resumed peer's view of its rooms is complete;
-    // they are bounded by room churn. Signals are capped: past the cap, senders are told.
-    if (event.type !== 'signal') detached.queue.push(event);
-    else if (detached.signals < this.options.resumeQueueMax) {
+    // Membership notices are kept, so a resumed peer's view of its rooms is complete. They
+    // are capped too: a view that needs more than `resumeQueueMax` of them is no longer worth
+    // replaying, so the resume is given up (the peer leaves its rooms now; on return it says
+    // hello afresh and joins again). Signals are capped: past the cap, senders are told.
+    if (event.type !== 'signal') {
+      if (detached.notices >= this.options.resumeQueueMax) {
+        if (detached.notices++ > this.options.resumeQueueMax) return; // given up already
+        clearTimeout(detached.timer);
+        // Not inside this delivery: it may be one of a loop over the room's members.
+        setImmediate(() => this.graceExpired(state));
+        return;
+      }
+      detached.notices++;
+      detached.queue.push(event);
+    } else if (detached.signals < this.options.resumeQueueMax) {
       detached.signals++;
       detached.queue.push(event);
     } else this.bounceExpired(detached, event.room, event.from, peerId);
@@ -329,6 +351,22 @@ export class Hub implements ClusterListener {
     if (previous && previous !== session) previous.close(4000, 'replaced');
   }
 
+  /**
+   * A session resumed or replaced with a new token: that token's grant is the one in force
+   * from now on (it may be narrower than the one the peer started with). Rooms it no longer
+   * allows are left, and the peer is told with `removed {reason: 'revoked'}`.
+   */
+  private regrant(state: PeerState, grant: Grant | undefined): void {
+    state.grant = grant;
+    if (!grant) return;
+    for (const [roomId, role] of state.rooms) {
+      if (allows(grant, roomId, role)) continue;
+      state.rooms.delete(roomId); // first, so the cluster's echo of the leave tells no one twice
+      this.cluster.leave(roomId, state.id, 'revoked').catch(() => undefined);
+      this.deliver(state.id, { type: 'removed', room: roomId, reason: 'revoked' });
+    }
+  }
+
   /** Forgets a peer on this instance (its rooms are the caller's business). */
   private unregister(state: PeerState): void {
     this.peers.delete(state.id);
@@ -351,6 +389,7 @@ export class Hub implements ClusterListener {
     }
     detached.queue.length = 0;
     detached.signals = 0;
+    detached.notices = 0;
   }
 
   /** Sends `expired` to a sender once per absence of the recipient. */

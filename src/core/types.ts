@@ -36,6 +36,7 @@ export type LeaveReason =
   | 'timeout'     // heartbeat or resume grace ran out
   | 'kicked'      // admin removed it
   | 'unbound'     // seed reader unbound because its sender left
+  | 'revoked'     // the token it resumed or reconnected with does not allow this room/role
   | 'instance-lost'; // the instance holding it died
 
 export interface RoomCounts {

@@ -7,15 +7,17 @@ import type { Config } from '../config.js';
 import { HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
 import { checkGrant, type Grant } from '../core/grant.js';
 import type { Hub } from '../core/hub.js';
+import { ownsPeerId } from '../core/peer-ids.js';
 import type { Session } from '../core/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { CLOSE, type ConnectionContext } from './context.js';
 import { Heartbeat } from './heartbeat.js';
 import { JsonConnection } from './json-protocol.js';
-import { clientIp, originAllowed } from './request.js';
+import { Admission } from './admission.js';
+import { compileTrust, originAllowed } from './request.js';
 import { SeedConnection, parseSeedPath } from './seed-protocol.js';
-import { closeSocket } from './send.js';
+import { capSendBuffer, closeSocket } from './send.js';
 
 /** HTTP status for refusing a seed upgrade, per error code. */
 const STATUS: Partial<Record<ErrorCode, [number, string]>> = {
@@ -48,7 +50,7 @@ export class Gateway {
   private readonly ctx: ConnectionContext;
   /** Every open protocol connection, so shutdown can close each the way its protocol expects. */
   private readonly sessions = new Set<Session>();
-  private readonly perIp = new Map<string, number>();
+  readonly admission: Admission;
   private accepting = true;
 
   constructor(
@@ -58,8 +60,16 @@ export class Gateway {
     metrics: Metrics,
     private readonly tokens: Tokens | undefined,
   ) {
-    // ws closes a socket with 1009 itself when a frame exceeds maxPayload.
-    this.wss = new WebSocketServer({ noServer: true, maxPayload: config.maxFrameBytes, perMessageDeflate: false });
+    // ws closes a socket with 1009 itself when a message exceeds maxPayload, and with 1008
+    // when it comes in more than maxFragments pieces: each piece is a Buffer held until the
+    // message ends, so ws's default (16,384) let one client turn 33 MB sent into 0.5 GB of heap.
+    this.wss = new WebSocketServer({
+      noServer: true,
+      maxPayload: config.maxFrameBytes,
+      maxFragments: config.maxFragments,
+      perMessageDeflate: false,
+    });
+    this.admission = new Admission(config, compileTrust(config.trustProxy));
     this.heartbeat = new Heartbeat(config.heartbeatMs);
     this.ctx = {
       hub,
@@ -86,6 +96,7 @@ export class Gateway {
   }
 
   attach(server: Server): void {
+    this.admission.attach(server);
     server.on('upgrade', (req, socket, head) => {
       this.upgrade(req, socket, head).catch((err) => {
         this.log.error({ err }, 'upgrade failed');
@@ -123,25 +134,20 @@ export class Gateway {
   }
 
   private async upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://herald');
-    const json = url.pathname === '/ws';
-    const ip = clientIp(req, this.config.trustProxy);
-    let grant: Grant | undefined;
-    let counted = false;
+    let url: URL;
     try {
+      url = new URL(req.url ?? '/', 'http://herald');
+    } catch {
+      return refuse(socket, [400, 'Bad Request']); // e.g. a request target of `//[`
+    }
+    const json = url.pathname === '/ws';
+    let ip = 'unknown';
+    let grant: Grant | undefined;
+    try {
+      ip = this.admission.admit(req);
       if (!this.accepting) throw new HeraldError('unavailable', 'server is draining; reconnect elsewhere');
       if (!originAllowed(req.headers.origin, this.config.allowedOrigins)) {
-        throw new HeraldError('forbidden', `origin ${req.headers.origin ?? '(none)'} is not allowed`);
-      }
-      const cap = this.config.maxConnectionsPerIp;
-      if (cap > 0 && (this.perIp.get(ip) ?? 0) >= cap) {
-        throw new HeraldError('rate-limited', `at most ${cap} connections per client address`);
-      }
-      // Counted now, before the token check awaits: upgrades racing in parallel must not all
-      // pass the cap. The slot is given back when the TCP socket closes, however that happens.
-      if (cap > 0) {
-        this.count(ip, socket);
-        counted = true;
+        throw new HeraldError('forbidden', `origin ${originForLog(req.headers.origin)} is not allowed`);
       }
       if (this.tokens) {
         grant = await this.tokens.verify(tokenFrom(url, req.headers.authorization));
@@ -151,14 +157,14 @@ export class Gateway {
         if (seed && typeof seed !== 'string') {
           if (seed.role === 'sender') checkGrant(grant, seed.id, 'broadcaster');
           else if (!grant.roles.has('viewer')) throw new HeraldError('forbidden', 'token does not grant the viewer role');
+          else if (!ownsPeerId(grant.sub, seed.id)) throw new HeraldError('forbidden', 'reader id belongs to another identity');
         }
       }
     } catch (err) {
       if (!isHeraldError(err)) throw err;
-      this.log.info({ ip, path: url.pathname, code: err.code, reason: err.message }, 'upgrade refused');
+      this.log.info({ ip, path: url.pathname.slice(0, 200), code: err.code, reason: err.message }, 'upgrade refused');
       this.ctx.metrics.error(err.code, json ? 'json' : 'seed');
       if (!json) return refuse(socket, STATUS[err.code] ?? [400, 'Bad Request']);
-      if (!counted && this.config.maxConnectionsPerIp > 0) this.count(ip, socket);
       return this.accept(req, socket, head, (ws) => {
         ws.send(JSON.stringify({ type: 'error', code: err.code, message: err.message }));
         closeSocket(ws, JSON_REFUSAL[err.code] ?? CLOSE.forbidden, err.message);
@@ -167,21 +173,11 @@ export class Gateway {
     this.accept(req, socket, head, (ws) => this.route(ws, url, ip, grant));
   }
 
-  /** Counts a connection from `ip` until its TCP socket closes. */
-  private count(ip: string, socket: Duplex): void {
-    if (socket.destroyed) return; // its 'close' has been emitted already
-    this.perIp.set(ip, (this.perIp.get(ip) ?? 0) + 1);
-    socket.once('close', () => {
-      const left = (this.perIp.get(ip) ?? 1) - 1;
-      if (left > 0) this.perIp.set(ip, left);
-      else this.perIp.delete(ip);
-    });
-  }
-
   private accept(req: IncomingMessage, socket: Duplex, head: Buffer, then: (ws: WebSocket) => void): void {
     this.wss.handleUpgrade(req, socket, head, (ws) => {
       // A shared listener: a closure here would keep this upgrade's request alive per socket.
       ws.on('error', this.onSocketError);
+      capSendBuffer(ws, this.config.maxSendBufferBytes);
       then(ws);
     });
   }
@@ -197,7 +193,7 @@ export class Gateway {
     }
     const seed = parseSeedPath(url.pathname);
     if (typeof seed === 'string') {
-      this.log.debug({ path: url.pathname, reason: seed }, 'bad websocket path');
+      this.log.debug({ path: url.pathname.slice(0, 200), reason: seed }, 'bad websocket path');
       closeSocket(ws, CLOSE.badPath, seed);
       return;
     }
@@ -228,6 +224,12 @@ export class Gateway {
       this.log.info({ ...fields, code }, 'disconnected');
     });
   }
+}
+
+/** An Origin header as logged and echoed: bounded, whatever the client wrote. */
+function originForLog(origin: string | undefined): string {
+  if (origin === undefined) return '(none)';
+  return origin.length > 100 ? `${origin.slice(0, 100)}...` : origin;
 }
 
 function refuse(socket: Duplex, [status, text]: [number, string]): void {

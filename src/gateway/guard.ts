@@ -20,16 +20,21 @@ export class Guard {
   private refilledAt = performance.now();
   private strikes = 0;
   private joinTimer: NodeJS.Timeout | undefined;
+  private disposed = false;
 
   constructor(
     private readonly limits: GuardLimits,
     private readonly onViolation: (violation: Violation) => void,
   ) {
     this.tokens = limits.rateBurst;
-    if (limits.joinTimeoutMs > 0) {
-      this.joinTimer = setTimeout(() => onViolation('join-timeout'), limits.joinTimeoutMs);
-      this.joinTimer.unref();
-    }
+    this.left();
+  }
+
+  /** The connection is in no room (again): the join timeout runs from now. */
+  left(): void {
+    if (this.limits.joinTimeoutMs === 0 || this.joinTimer || this.disposed) return;
+    this.joinTimer = setTimeout(() => this.onViolation('join-timeout'), this.limits.joinTimeoutMs);
+    this.joinTimer.unref();
   }
 
   /** Takes one token; false when the message must be refused. */
@@ -55,5 +60,7 @@ export class Guard {
 
   dispose(): void {
     clearTimeout(this.joinTimer);
+    this.joinTimer = undefined;
+    this.disposed = true;
   }
 }

@@ -1,7 +1,7 @@
-import { randomUUID } from 'node:crypto';
 import type { WebSocket } from 'ws';
 import { HeraldError, isHeraldError, type ErrorCode } from '../core/errors.js';
 import type { Grant } from '../core/grant.js';
+import { idNamespace, newPeerId, ownsPeerId } from '../core/peer-ids.js';
 import type { Member, PeerEvent, Session } from '../core/types.js';
 import {
   ClientMessage,
@@ -82,6 +82,7 @@ export class JsonConnection implements Session {
       case 'expired':
         return this.send({ type: 'expired', room: event.room, to: event.to });
       case 'removed':
+        if (this.peerId && this.ctx.hub.roomsHeld(this.peerId) === 0) this.guard.left();
         return this.send({ type: 'removed', room: event.room, reason: event.reason });
       case 'counts':
         return this.send({ type: 'counts', room: event.room, counts: event.counts });
@@ -154,8 +155,11 @@ export class JsonConnection implements Session {
       throw new HeraldError('not-found', 'resume token unknown or expired; say hello without it');
     }
     let resumed = connected !== undefined;
+    if (!connected && msg.peerId && !ownsPeerId(this.grant?.sub, msg.peerId)) {
+      throw new HeraldError('forbidden', `peer id ${msg.peerId} belongs to another identity; this token may use ${idNamespace(this.grant!.sub)} or ${idNamespace(this.grant!.sub)}~<suffix>`);
+    }
     // Not held here: the token may belong to another instance, which hands the peer over.
-    connected ??= await hub.connect(msg.peerId ?? randomUUID(), this, this.grant, msg.resumeToken);
+    connected ??= await hub.connect(msg.peerId ?? newPeerId(this.grant?.sub), this, this.grant, msg.resumeToken);
     resumed ||= connected.resumed === true;
     this.peerId = connected.peerId;
     if (this.closeCode !== undefined) {
@@ -194,6 +198,8 @@ export class JsonConnection implements Session {
     if (!(await this.ctx.hub.leave(this.peerId!, msg.room))) {
       throw new HeraldError('not-found', `not a member of room ${msg.room}`);
     }
+    // In no room again: the join timeout applies again, or a connection could park forever.
+    if (this.ctx.hub.roomsHeld(this.peerId!) === 0) this.guard.left();
     return { type: 'ack', id: msg.id, room: msg.room };
   }
 

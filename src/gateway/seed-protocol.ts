@@ -7,6 +7,7 @@ import { Guard, type Violation } from './guard.js';
 import { Inbox } from './inbox.js';
 import { closeSocket, sendText } from './send.js';
 import { toSeed } from './translate.js';
+import { PeerId, RoomId } from '../protocol/json-messages.js';
 
 /**
  * The article's pipe protocol (docs/protocol.md §1) as a thin translator onto the core.
@@ -38,10 +39,26 @@ export function parseSeedPath(pathname: string): { role: SeedRole; id: string } 
     return 'id is not valid percent-encoding';
   }
   if (!id) return 'missing id';
-  if (id.length > MAX_ID_LENGTH) return `id longer than ${MAX_ID_LENGTH} characters`;
-  // Sender peer ids are `sender/<roomId>`: a reader id with a '/' (sent as %2F) could take one.
-  if (role === 'reader' && id.includes('/')) return 'reader id may not contain "/"';
+  if (role === 'reader') {
+    // The JSON protocol's peer-id rule: no '/' (sender peer ids are `sender/<roomId>`), and
+    // no '|' or control character, which would split or forge frames the sender reads.
+    if (!PeerId.safeParse(id).success) return 'reader id must be 1-64 of A-Z a-z 0-9 _ . : @ ~ -';
+  } else {
+    const bad = badRoomId(id);
+    if (bad) return bad;
+  }
   return { role, id };
+}
+
+/**
+ * Why a seed room id is refused, or undefined: the JSON protocol's room rule (1-128
+ * characters, no control characters, well-formed UTF-16) plus no '|', the frame separator.
+ */
+function badRoomId(id: string): string | undefined {
+  if (id.length > MAX_ID_LENGTH) return `room id longer than ${MAX_ID_LENGTH} characters`;
+  if (id.includes('|')) return 'room id may not contain "|"';
+  if (!RoomId.safeParse(id).success) return 'room id may not contain control characters or lone surrogates';
+  return undefined;
 }
 
 export class SeedConnection implements Session {
@@ -114,6 +131,7 @@ export class SeedConnection implements Session {
         if (this.role === 'sender') this.close(CLOSE.kicked, 'removed from the room');
         else if (this.room === event.room) {
           this.room = undefined;
+          this.guard.left();
           this.send('leaveline');
         }
         return;
@@ -150,9 +168,11 @@ export class SeedConnection implements Session {
   }
 
   private async join(roomId: string): Promise<void> {
-    if (roomId.length > MAX_ID_LENGTH) return this.error('bad-frame', `room id longer than ${MAX_ID_LENGTH} characters`);
+    const bad = badRoomId(roomId);
+    if (bad) return this.error('bad-frame', bad);
     try {
       if (this.room && this.room !== roomId) await this.ctx.hub.leave(this.peerId, this.room);
+      if (this.room !== undefined) this.guard.left(); // a failed join below leaves it in no room
       this.room = undefined;
       await this.ctx.hub.join(this.peerId, roomId, 'viewer');
       this.room = roomId;
@@ -166,6 +186,7 @@ export class SeedConnection implements Session {
   private unbind(reason: 'unbound'): void {
     const room = this.room!;
     this.room = undefined;
+    this.guard.left();
     this.send('leaveline');
     this.ctx.hub.leave(this.peerId, room, reason).catch((err) => this.ctx.log.warn({ err, peer: this.peerId }, 'unbind failed'));
   }

@@ -1,4 +1,5 @@
 import type { WebSocket } from 'ws';
+import { CLOSE } from '../protocol/close-codes.js';
 
 interface Corkable {
   cork(): void;
@@ -34,8 +35,32 @@ export function closeSocket(ws: WebSocket, code: number, reason: string): void {
   ws.close(code, closeReason(reason));
 }
 
+/** The send-buffer cap of a socket, set once at accept (see `capSendBuffer`). */
+const SEND_CAP = Symbol('herald.sendCap');
+type Capped = WebSocket & { [SEND_CAP]?: number };
+
+/** How long a peer closed for not reading gets to take the close frame before it is cut off. */
+const OVERFLOW_GRACE_MS = 1000;
+
+/**
+ * Caps what may wait, unsent, for this socket (ws `bufferedAmount`: bytes queued in the TCP
+ * socket that the kernel would not take). A peer that stops reading would otherwise make
+ * every message addressed to it a permanent allocation here; past the cap it is treated as
+ * dead: closed with 4503 and cut off shortly after, whatever pongs it keeps sending.
+ */
+export function capSendBuffer(ws: WebSocket, maxBytes: number): void {
+  if (maxBytes > 0) (ws as Capped)[SEND_CAP] = maxBytes;
+}
+
+function overflowed(ws: WebSocket, cap: number): void {
+  closeSocket(ws, CLOSE.slowConsumer, `send buffer over ${cap} bytes: the peer is not reading`);
+  setTimeout(() => ws.terminate(), OVERFLOW_GRACE_MS).unref();
+}
+
 export function sendText(ws: WebSocket, text: string): void {
   if (ws.readyState !== ws.OPEN) return;
+  const cap = (ws as Capped)[SEND_CAP];
+  if (cap !== undefined && ws.bufferedAmount > cap) return overflowed(ws, cap);
   const socket = (ws as unknown as { _socket?: Corkable })._socket;
   if (socket && !corked.has(socket)) {
     corked.add(socket);

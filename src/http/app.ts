@@ -4,7 +4,7 @@ import bodyParser from 'koa-bodyparser';
 import type { Tokens } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import type { Hub } from '../core/hub.js';
-import { originAllowed } from '../gateway/request.js';
+import { compileTrust, originAllowed } from '../gateway/request.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import { adminRouter } from './admin.js';
@@ -26,8 +26,15 @@ export interface AppDeps {
 export function createApp({ config, log, hub, metrics, tokens, readiness }: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
-  app.proxy = config.trustProxy;
+  app.proxy = config.trustProxy !== false; // X-Forwarded-Proto/Host; the client address is request.ts clientIp
   app.use(async (ctx, next) => {
+    // Koa parses Host only when a handler asks (ctx.href, ctx.origin); a malformed one such
+    // as `[` would then throw deep inside it and come out as a 500 with a stack in the log.
+    if (!wellFormedHost(ctx.get('host'))) {
+      ctx.status = 400;
+      ctx.body = { error: 'bad-request', message: 'malformed Host header' };
+      return;
+    }
     try {
       await next();
     } catch (err: any) {
@@ -43,9 +50,19 @@ export function createApp({ config, log, hub, metrics, tokens, readiness }: AppD
   // The same allow-list as WebSocket upgrades; a disallowed origin gets no CORS headers.
   app.use(cors({ origin: (ctx) => (originAllowed(ctx.get('origin') || undefined, config.allowedOrigins) ? ctx.get('origin') || '*' : '') }));
   app.use(bodyParser({ jsonLimit: '64kb' }));
-  for (const router of [healthRouter(readiness), metricsRouter(metrics), iceServersRouter(config, tokens), adminRouter(hub, tokens)]) {
+  for (const router of [healthRouter(readiness), metricsRouter(metrics), iceServersRouter(config, tokens), adminRouter(hub, tokens, { trust: compileTrust(config.trustProxy), origins: config.adminOrigins })]) {
     app.use(router.routes()).use(router.allowedMethods());
   }
   staticFiles(app);
   return app;
+}
+
+function wellFormedHost(host: string): boolean {
+  if (host === '') return true; // HTTP/1.0: no Host at all
+  try {
+    new URL(`http://${host}/`);
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -14,4 +14,6 @@ export const CLOSE = {
   forbidden: 4403,
   joinTimeout: 4408,
   rateLimited: 4429,
+  /** The peer let more than HERALD_MAX_SEND_BUFFER_BYTES pile up unread: treated as dead. */
+  slowConsumer: 4503,
 } as const;

@@ -8,7 +8,17 @@ import { ROLES } from '../core/types.js';
  */
 
 const noControl = /^[^\u0000-\u001f\u007f]+$/;
-export const RoomId = z.string().min(1).max(128).regex(noControl, 'must not contain control characters');
+/**
+ * A lone surrogate: UTF-8 (Redis keys, logs) cannot carry one, so `show\uD800` and
+ * `show\uDBFF` would both be written as `show\uFFFD` and share one room. Refused instead.
+ */
+const loneSurrogate = /[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+export const RoomId = z
+  .string()
+  .min(1)
+  .max(128)
+  .regex(noControl, 'must not contain control characters')
+  .refine((s) => !loneSurrogate.test(s), 'must be well-formed UTF-16 (no lone surrogates)');
 /** Client-chosen peer ids exclude '/', so they can never collide with a seed sender's id. */
 export const PeerId = z.string().regex(/^[A-Za-z0-9_.:@~-]{1,64}$/, 'must be 1-64 of A-Z a-z 0-9 _ . : @ ~ -');
 export const RequestId = z.number().int().nonnegative().max(Number.MAX_SAFE_INTEGER);
@@ -20,7 +30,7 @@ export const Hello = z.strictObject({
   /** Ask for a specific peer id (kept across reconnects); otherwise the server picks one. */
   peerId: PeerId.optional(),
   /** Resume a dropped session: rooms kept, queued signals delivered in order. */
-  resumeToken: z.string().min(1).max(128).optional(),
+  resumeToken: z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, 'must be a token a welcome gave').optional(),
 });
 
 export const Join = z.strictObject({ type: z.literal('join'), id: RequestId, room: RoomId, role: Role });
@@ -67,7 +77,7 @@ export function fastSignal(raw: unknown): SignalMessage | undefined {
   const { id, room, to, data } = m;
   if (m.type !== 'signal' || data === undefined) return undefined;
   if (id !== undefined && !(typeof id === 'number' && Number.isSafeInteger(id) && id >= 0)) return undefined;
-  if (typeof room !== 'string' || room.length > 128 || !noControl.test(room)) return undefined;
+  if (typeof room !== 'string' || room.length > 128 || !noControl.test(room) || loneSurrogate.test(room)) return undefined;
   if (typeof to !== 'string' || to.length === 0 || to.length > 200) return undefined;
   if (!nestsWithin(data, MAX_DATA_DEPTH)) return undefined;
   return m as SignalMessage;

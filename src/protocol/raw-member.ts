@@ -47,6 +47,12 @@ function endOfValue(text: string, start: number): number {
   return text.length;
 }
 
+/** True when text[from, to) holds a backslash (keys are short: a plain loop). */
+function hasEscape(text: string, from: number, to: number): boolean {
+  for (let j = from; j < to; j++) if (text.charCodeAt(j) === BACKSLASH) return true;
+  return false;
+}
+
 function skipSpace(text: string, i: number): number {
   let c = text.charCodeAt(i);
   while (c === 32 || c === 9 || c === 10 || c === 13) c = text.charCodeAt(++i);
@@ -54,10 +60,10 @@ function skipSpace(text: string, i: number): number {
 }
 
 /**
- * The raw text of member `key` of the top-level object in `text`, or undefined. When the key
- * occurs more than once this is the last occurrence, the one JSON.parse keeps. A key written
- * with escapes (e.g. "d\u0061ta") could be `key` in disguise: then the answer is undefined and
- * the caller serializes the parsed value instead.
+ * The raw text of member `key` of the top-level object in `text`, or undefined. It is the
+ * value JSON.parse kept: with a duplicate key that is the LAST one, so every member is
+ * scanned, and a later key written with escapes (it may spell `key`, e.g. "d\u0061ta")
+ * makes it give up; the caller then serializes the parsed (validated) value instead.
  */
 export function rawMember(text: string, key: string): string | undefined {
   let i = skipSpace(text, 0);
@@ -66,11 +72,11 @@ export function rawMember(text: string, key: string): string | undefined {
   let found: string | undefined;
   while (text.charCodeAt(i) === QUOTE) {
     const keyEnd = endOfString(text, i);
-    for (let k = i + 1; k < keyEnd - 1; k++) if (text.charCodeAt(k) === BACKSLASH) return undefined;
     const valueStart = skipSpace(text, skipSpace(text, keyEnd) + 1); // past ':'
     const valueEnd = endOfValue(text, valueStart);
     // Compared in place (no slice per key).
     if (keyEnd - i === key.length + 2 && text.startsWith(key, i + 1)) found = text.slice(valueStart, valueEnd).trimEnd();
+    else if (hasEscape(text, i + 1, keyEnd - 1)) found = undefined;
     i = skipSpace(text, valueEnd);
     if (text.charCodeAt(i) === 44) i = skipSpace(text, i + 1);
   }

@@ -86,8 +86,8 @@ export class TestSocket {
 }
 
 /** Resolves with the HTTP status of a refused upgrade; fails if the socket opens. */
-export async function refusedStatus(url: string, headers: Record<string, string> = {}): Promise<number> {
-  const s = new TestSocket(url, { headers });
+export async function refusedStatus(url: string, headers: Record<string, string> = {}, localAddress?: string): Promise<number> {
+  const s = new TestSocket(url, { headers, localAddress });
   const err = await s.opened.then(
     () => {
       s.ws.close();

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Instance, startInstances, waitFor } from '../helpers/instances.js';
 import { JsonClient } from '../helpers/json-client.js';
 import { TestRedis } from '../helpers/redis.js';
-import { TestSocket } from '../helpers/socket.js';
+import { TestSocket, refusedStatus } from '../helpers/socket.js';
 
 /**
  * The Redis cluster (docs/architecture.md) with real processes: 2–3 Herald instances (`node dist/cli.js serve`) on a
@@ -352,7 +352,7 @@ describe('identities across instances', () => {
     const tokens = new Tokens(secret);
     const [A, B] = await cluster(2, { HERALD_SECRET: secret });
     const room = uniq('idn');
-    const user = uniq('held');
+    const user = `alice~${uniq('held')}`; // an id in alice's own id space (docs/security.md)
     const as = (sub: string, roles: ('broadcaster' | 'viewer' | 'peer')[]) => tokens.mint({ sub, room, roles, ttl: '1h' });
 
     const s = await open(`${A.ws}/webrtc/sender/${room}?token=${await as('owner', ['broadcaster'])}`);
@@ -360,16 +360,15 @@ describe('identities across instances', () => {
     alice.send(`join|${room}`);
     expect(await s.next((m) => m === `join|${user}`)).toBe(`join|${user}`);
 
-    // Mallory on B: seed and JSON both refused with conflict; Alice's socket on A is untouched.
-    const mallory = await open(`${B.ws}/webrtc/reader/${user}?token=${await as('mallory', ['viewer'])}`);
-    expect(await mallory.next()).toMatch(/^error\|conflict\|/);
-    expect((await mallory.closed).code).toBe(4009);
+    // Mallory on B: seed refused at the upgrade (403) and JSON hello forbidden, because the id
+    // is not hers; Alice's socket on A is untouched.
+    expect(await refusedStatus(`${B.ws}/webrtc/reader/${user}?token=${await as('mallory', ['viewer'])}`)).toBe(403);
     const jsonMallory = new JsonClient(await open(`${B.ws}/ws?token=${await as('mallory', ['viewer'])}`));
     const refused = await jsonMallory.hello({ peerId: user }).then(
       () => 'accepted',
       (err: { code?: string }) => err.code,
     );
-    expect(refused).toBe('conflict');
+    expect(refused).toBe('forbidden');
     s.send(`offer|${user}|still-alice`);
     expect(await alice.next()).toBe(`offer|${room}|still-alice`);
 

@@ -184,7 +184,7 @@ describe('connections per client address', () => {
 
   /** Waits until the server has let go of every socket from the last test (they share 127.0.0.1). */
   async function idle(r: Running) {
-    const perIp = (r.herald.gateway as any).perIp as Map<string, number>;
+    const perIp = r.herald.gateway.admission.perIp;
     for (let i = 0; perIp.size > 0; i++) {
       if (i > 200) throw new Error(`sockets still counted: ${JSON.stringify([...perIp])}`);
       await new Promise((res) => setTimeout(res, 10));
@@ -211,7 +211,7 @@ describe('connections per client address', () => {
     await jsonRoundTrip(pair);
     await pair.a.close();
     // Once the server has seen the close, the slot is free again.
-    const perIp = (server.herald.gateway as any).perIp as Map<string, number>;
+    const perIp = server.herald.gateway.admission.perIp;
     for (let i = 0; (perIp.get('127.0.0.1') ?? 0) > 1; i++) {
       if (i > 200) throw new Error('slot never released');
       await new Promise((res) => setTimeout(res, 10));
@@ -235,7 +235,8 @@ describe('connections per client address', () => {
         await new Promise((r) => setTimeout(r, 150));
         return verify(t);
       };
-      const attempts = Array.from({ length: 8 }, (_, i) => new TestSocket(`${withSecret.ws}/webrtc/reader/r${i}?token=${token}`));
+      // Reader ids in the token's own id space (sub `s`), see docs/security.md "Peer ids".
+      const attempts = Array.from({ length: 8 }, (_, i) => new TestSocket(`${withSecret.ws}/webrtc/reader/s~r${i}?token=${token}`));
       const results = await Promise.allSettled(attempts.map((s) => s.opened));
       expect(results.filter((r) => r.status === 'fulfilled')).toHaveLength(2);
       const refused = results.filter((r): r is PromiseRejectedResult => r.status === 'rejected').map((r) => String(r.reason.message));
