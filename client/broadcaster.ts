@@ -1,12 +1,18 @@
 import type { JoinAck } from '../src/protocol/json-messages.js';
+import type { DataMessage, DataPayload } from './data-pipe.js';
 import { Emitter } from './emitter.js';
 import { PeerLink } from './peer-link.js';
+import { sendTo } from './send-to.js';
 import type { SignalEvent, Signaling } from './signaling.js';
 
 export interface BroadcasterEvents {
   /** The number of viewers with a connection (open or being set up). */
   viewers: number;
   'viewer-state': { viewerId: string; state: RTCPeerConnectionState };
+  /** A message from a viewer's data channel. */
+  data: { peerId: string; data: DataMessage };
+  /** The data channel to a viewer opened. */
+  'channel-open': { peerId: string };
   error: Error;
 }
 
@@ -59,6 +65,14 @@ export class Broadcaster extends Emitter<BroadcasterEvents> {
     );
   }
 
+  /**
+   * Sends a message on the data channel to every viewer, or to viewer `to` only (a
+   * HeraldError('not-found') if there is no such viewer). Queued until each channel opens.
+   */
+  send(data: DataPayload, to?: string): void {
+    sendTo(this.links, data, to);
+  }
+
   async stop(): Promise<void> {
     for (const off of this.unsubscribe.splice(0)) off();
     for (const link of this.links.values()) link.close();
@@ -90,6 +104,8 @@ export class Broadcaster extends Emitter<BroadcasterEvents> {
       if (state === 'closed') this.removeViewer(viewerId, link);
     });
     link.on('error', (err) => this.emit('error', err));
+    link.on('data', (data) => this.emit('data', { peerId: viewerId, data }));
+    link.on('channel-open', () => this.emit('channel-open', { peerId: viewerId }));
     this.links.set(viewerId, link);
     for (const track of this.stream.getTracks()) link.pc.addTrack(track, this.stream);
     this.emit('viewers', this.links.size);

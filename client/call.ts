@@ -1,6 +1,8 @@
 import type { JoinAck } from '../src/protocol/json-messages.js';
+import type { DataMessage, DataPayload } from './data-pipe.js';
 import { Emitter } from './emitter.js';
 import { PeerLink } from './peer-link.js';
+import { sendTo } from './send-to.js';
 import type { SignalEvent, Signaling } from './signaling.js';
 
 export interface CallEvents {
@@ -11,6 +13,10 @@ export interface CallEvents {
   /** Number of other participants. */
   participants: number;
   'peer-state': { peerId: string; state: RTCPeerConnectionState };
+  /** A message from a participant's data channel. */
+  data: { peerId: string; data: DataMessage };
+  /** The data channel to a participant opened. */
+  'channel-open': { peerId: string };
   error: Error;
 }
 
@@ -46,6 +52,14 @@ export class Call extends Emitter<CallEvents> {
     return ack;
   }
 
+  /**
+   * Sends a message on the data channel to every participant, or to `to` only (a
+   * HeraldError('not-found') if there is no such participant). Queued until each channel opens.
+   */
+  send(data: DataPayload, to?: string): void {
+    sendTo(this.links, data, to);
+  }
+
   async stop(): Promise<void> {
     for (const off of this.unsubscribe.splice(0)) off();
     for (const id of [...this.links.keys()]) this.drop(id);
@@ -72,6 +86,8 @@ export class Call extends Emitter<CallEvents> {
     });
     link.on('track', (event) => this.emit('stream', { peerId, stream: event.streams[0] ?? new MediaStream([event.track]) }));
     link.on('state', (state) => this.emit('peer-state', { peerId, state }));
+    link.on('data', (data) => this.emit('data', { peerId, data }));
+    link.on('channel-open', () => this.emit('channel-open', { peerId }));
     link.on('error', (err) => this.emit('error', err));
     this.links.set(peerId, link);
     for (const track of this.stream.getTracks()) link.pc.addTrack(track, this.stream);

@@ -1,4 +1,6 @@
+import { DataPipe, type DataMessage, type DataPayload } from './data-pipe.js';
 import { Emitter } from './emitter.js';
+import { HeraldError } from './signaling.js';
 
 /** What travels in `signal.data` between SDK peers (and maps onto the seed protocol). */
 export type SignalData = { description: RTCSessionDescriptionInit } | { candidate: RTCIceCandidateInit };
@@ -15,14 +17,26 @@ export interface PeerLinkOptions {
 export interface PeerLinkEvents {
   track: RTCTrackEvent;
   state: RTCPeerConnectionState;
+  /** A message on the link's data channel. */
+  data: DataMessage;
+  /** The data channel opened: what was queued has been handed to it. */
+  'channel-open': RTCDataChannel;
   error: Error;
 }
+
+/** The label of every link's one data channel. */
+export const DATA_CHANNEL_LABEL = 'herald';
 
 /**
  * One RTCPeerConnection to one remote peer, negotiated with the "perfect negotiation"
  * pattern: either side may offer at any time, glare is resolved by politeness (the polite
  * side rolls back), candidates trickle both ways and wait until a remote description
  * exists, and ICE is restarted when it fails.
+ *
+ * Every link carries one reliable, ordered data channel. The impolite side creates it (both
+ * ends agree on who that is) and the polite side takes it from `datachannel`, so the channel
+ * rides in the offer that wins any glare. It belongs to the connection, not to an offer:
+ * renegotiation and ICE restarts keep it.
  */
 export class PeerLink extends Emitter<PeerLinkEvents> {
   readonly pc: RTCPeerConnection;
@@ -37,6 +51,7 @@ export class PeerLink extends Emitter<PeerLinkEvents> {
   private inbound: Promise<void> = Promise.resolve();
   private restartTimer: ReturnType<typeof setTimeout> | undefined;
   private closed = false;
+  private readonly pipe: DataPipe;
 
   constructor(
     readonly remoteId: string,
@@ -53,6 +68,29 @@ export class PeerLink extends Emitter<PeerLinkEvents> {
     pc.ontrack = (event) => this.emit('track', event);
     pc.onconnectionstatechange = () => this.emit('state', pc.connectionState);
     pc.oniceconnectionstatechange = () => this.watchIce();
+    this.pipe = new DataPipe(
+      { message: (data) => this.emit('data', data), open: () => this.emit('channel-open', this.pipe.channel!) },
+      () => pc.sctp?.maxMessageSize,
+    );
+    if (options.polite) {
+      pc.ondatachannel = ({ channel }) => channel.label === DATA_CHANNEL_LABEL && this.pipe.attach(channel);
+    } else {
+      this.pipe.attach(pc.createDataChannel(DATA_CHANNEL_LABEL, { ordered: true }));
+    }
+  }
+
+  /** The data channel, once created (impolite side) or received (polite side). */
+  get channel(): RTCDataChannel | undefined {
+    return this.pipe.channel;
+  }
+
+  /**
+   * Sends one message on the data channel, or queues it (in order) until the channel opens.
+   * Throws HeraldError('too-large') for a message over the link's limit or a full queue.
+   */
+  send(data: DataPayload): void {
+    if (this.closed) throw new HeraldError('closed', `the link to ${this.remoteId} is closed`);
+    this.pipe.send(data);
   }
 
   get polite(): boolean {

@@ -1,7 +1,8 @@
 import type { JoinAck } from '../src/protocol/json-messages.js';
+import { checkSize, MAX_QUEUED_BYTES, snapshot, type DataMessage, type DataPayload } from './data-pipe.js';
 import { Emitter } from './emitter.js';
 import { PeerLink } from './peer-link.js';
-import type { SignalEvent, Signaling } from './signaling.js';
+import { HeraldError, type SignalEvent, type Signaling } from './signaling.js';
 
 export interface ViewerEvents {
   /** The broadcast's stream, each time a (new) connection delivers it. */
@@ -9,6 +10,10 @@ export interface ViewerEvents {
   /** true when a broadcaster is in the room, false when it left. */
   live: boolean;
   state: RTCPeerConnectionState;
+  /** A message from the broadcaster's data channel. */
+  data: { peerId: string; data: DataMessage };
+  /** The data channel to the broadcaster opened. */
+  'channel-open': { peerId: string };
   error: Error;
 }
 
@@ -21,6 +26,9 @@ export class Viewer extends Emitter<ViewerEvents> {
   link: PeerLink | undefined;
   live = false;
   private readonly unsubscribe: (() => void)[] = [];
+  /** What `send` got while there was no connection to a broadcaster; the next one takes it. */
+  private readonly unsent: DataPayload[] = [];
+  private unsentBytes = 0;
 
   constructor(
     readonly signaling: Signaling,
@@ -57,6 +65,18 @@ export class Viewer extends Emitter<ViewerEvents> {
     return ack;
   }
 
+  /**
+   * Sends a message on the data channel to the broadcaster. Before there is a connection
+   * (no broadcaster yet) or while its channel opens, messages wait in order.
+   */
+  send(data: DataPayload): void {
+    if (this.link) return this.link.send(data);
+    const size = checkSize(data);
+    if (this.unsentBytes + size > MAX_QUEUED_BYTES) throw new HeraldError('too-large', `more than ${MAX_QUEUED_BYTES} bytes are waiting for a broadcaster`);
+    this.unsent.push(snapshot(data));
+    this.unsentBytes += size;
+  }
+
   async stop(): Promise<void> {
     for (const off of this.unsubscribe.splice(0)) off();
     this.dropLink();
@@ -81,6 +101,10 @@ export class Viewer extends Emitter<ViewerEvents> {
     link.on('track', (event) => this.emit('stream', event.streams[0] ?? new MediaStream([event.track])));
     link.on('state', (state) => this.emit('state', state));
     link.on('error', (err) => this.emit('error', err));
+    link.on('data', (data) => this.emit('data', { peerId: broadcasterId, data }));
+    link.on('channel-open', () => this.emit('channel-open', { peerId: broadcasterId }));
+    for (const data of this.unsent.splice(0)) link.send(data);
+    this.unsentBytes = 0;
     this.setLive(true);
     return link;
   }

@@ -148,3 +148,41 @@ export function explain(err) {
     default: return err.message ?? String(err);
   }
 }
+
+/**
+ * A chat box under the videos, over the SDK's data channels: `send(text)` goes out, `data`
+ * events come in. `relay` (the broadcaster) passes each viewer's line on to the other viewers,
+ * who are connected to the broadcaster only. Lines are kept in `hooks.chat` for tests.
+ */
+export function mountChat(source, hooks, { relay = false } = {}) {
+  const box = document.createElement('section');
+  box.className = 'chat';
+  box.innerHTML = '<ol id="chat-log" aria-live="polite"></ol><form id="chat-form"><input id="chat-input" aria-label="message" placeholder="Say something" autocomplete="off"><button type="submit">Send</button></form>';
+  $('#stage').append(box);
+  hooks.chat = [];
+  const show = (who, text) => {
+    hooks.chat.push({ who, text });
+    const li = document.createElement('li');
+    li.textContent = `${who}: ${text}`;
+    $('#chat-log').append(li);
+    li.scrollIntoView({ block: 'nearest' });
+  };
+  source.on('data', ({ peerId, data }) => {
+    const text = typeof data === 'string' ? data : `[${data.byteLength} bytes]`;
+    show(peerId.slice(0, 8), text);
+    if (!relay) return;
+    for (const other of source.links.keys()) if (other !== peerId) source.send(`${peerId.slice(0, 8)}: ${text}`, other);
+  });
+  $('#chat-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const text = $('#chat-input').value.trim();
+    if (!text) return;
+    try {
+      source.send(text);
+      show('you', text);
+      $('#chat-input').value = '';
+    } catch (err) {
+      showMessage(explain(err));
+    }
+  });
+}

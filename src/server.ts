@@ -1,5 +1,6 @@
-import { createServer, type Server } from 'node:http';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type Koa from 'koa';
 import type { Cluster } from './cluster/cluster.js';
 import { MemoryCluster } from './cluster/memory.js';
 import { RedisCluster } from './cluster/redis.js';
@@ -11,20 +12,43 @@ import { Tokens } from './auth/tokens.js';
 import { createLogger, type Logger } from './observability/logger.js';
 import { Metrics } from './observability/metrics.js';
 
+export interface AttachOptions {
+  /**
+   * Which WebSocket upgrades Herald takes from the app's server: `'json'` (default) only its
+   * JSON protocol at `/ws`, leaving every other path to the app; `'all'` every upgrade (also
+   * the seed protocol's `/<role>/<id>` paths), for a server with no WebSockets of its own.
+   */
+  upgrades?: 'json' | 'all';
+}
+
 /**
- * One Herald instance: a Koa app and the WebSocket gateway on one http.Server and one
- * port, over one core and one cluster.
+ * One Herald instance: a Koa app and the WebSocket gateway over one core and one cluster.
+ * `start()` serves both on an http.Server of its own; `attach(server)` instead shares an
+ * app's existing server (docs/deploy.md "Embedding").
  */
 export class Herald {
   readonly log: Logger;
+  /** @internal */
   readonly cluster: Cluster;
+  /** @internal */
   readonly hub: Hub;
+  /** @internal */
   readonly gateway: Gateway;
+  /** Herald's own http.Server, which `start()` listens on (unused after `attach()`). */
   readonly server: Server;
+  /** @internal */
   readonly metrics: Metrics;
-  /** Undefined in open dev mode (no HERALD_SECRET). */
+  /** @internal Undefined in open dev mode (no HERALD_SECRET). */
   readonly tokens: Tokens | undefined;
+  /**
+   * Herald's HTTP routes (health, metrics, /api/*, the SDK at /sdk/herald.js, the demo pages)
+   * as a Koa app: an app that attached Herald may mount it (e.g. with koa-mount) to serve them.
+   */
+  readonly app: Koa;
   private draining = false;
+  private started = false;
+  /** After `attach()`: the app's server, and how to give its upgrades back. */
+  private host: { server: Server; detach: () => void } | undefined;
 
   constructor(readonly config: Config, log?: Logger) {
     this.log = log ?? createLogger(config.logLevel);
@@ -43,7 +67,7 @@ export class Herald {
       countsIntervalMs: config.countsIntervalMs,
     }, this.metrics);
     this.gateway = new Gateway(config, this.hub, this.log, this.metrics, this.tokens);
-    const app = createApp({
+    this.app = createApp({
       config,
       log: this.log,
       hub: this.hub,
@@ -51,7 +75,7 @@ export class Herald {
       tokens: this.tokens,
       readiness: { notReadyReason: () => this.notReadyReason() },
     });
-    const handle = app.callback();
+    const handle = this.app.callback();
     // Short header and request deadlines, checked every second: a socket that sends partial
     // headers holds a file descriptor for seconds, not Node's default 60-90 s.
     this.server = createServer(
@@ -69,7 +93,6 @@ export class Herald {
         void handle(req, res);
       },
     );
-    this.gateway.attach(this.server);
   }
 
   notReadyReason(): string | undefined {
@@ -78,9 +101,11 @@ export class Herald {
     return undefined;
   }
 
-  /** Listens and resolves to the bound port (useful with port 0). */
+  /** Listens on `config.port`/`config.host` and resolves to the bound port (useful with port 0). */
   async start(): Promise<number> {
+    this.claimStart();
     await this.cluster.start(this.hub);
+    this.gateway.attach(this.server);
     await new Promise<void>((resolve, reject) => {
       this.server.once('error', reject);
       this.server.listen(this.config.port, this.config.host, () => resolve());
@@ -88,8 +113,28 @@ export class Herald {
     return this.port;
   }
 
+  /**
+   * Shares an app's existing http.Server instead of listening: Herald takes the WebSocket
+   * upgrades `options.upgrades` names and nothing else, so the app's own routes and its other
+   * upgrades are untouched (`config.port`/`host` are not used). `stop()` drains Herald's
+   * sockets and gives the upgrades back, but leaves the app's server running.
+   */
+  async attach(server: Server, options: AttachOptions = {}): Promise<void> {
+    this.claimStart();
+    await this.cluster.start(this.hub);
+    const wants = options.upgrades === 'all' ? undefined : (req: IncomingMessage) => new URL(req.url ?? '/', 'http://herald').pathname === '/ws';
+    // The app's server keeps its own connection handling: no admission counting at accept.
+    this.host = { server, detach: this.gateway.attach(server, { wants, admission: false }) };
+  }
+
+  private claimStart(): void {
+    if (this.started) throw new Error('this Herald was already started (start() or attach() once per instance)');
+    this.started = true;
+  }
+
+  /** The port Herald's sockets arrive on (the app's server's, after `attach()`). */
   get port(): number {
-    return (this.server.address() as AddressInfo).port;
+    return ((this.host?.server ?? this.server).address() as AddressInfo).port;
   }
 
   /**
@@ -104,8 +149,12 @@ export class Herald {
     if (graceMs > 0) await new Promise((r) => setTimeout(r, graceMs));
     await this.gateway.closeAll(reason, this.config.drainDeadlineMs);
     this.gateway.stop();
-    this.server.closeAllConnections();
-    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    if (this.host) {
+      this.host.detach();
+    } else {
+      this.server.closeAllConnections();
+      await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    }
     this.hub.stop();
     await this.cluster.stop();
   }

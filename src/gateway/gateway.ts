@@ -95,14 +95,22 @@ export class Gateway {
     return counts;
   }
 
-  attach(server: Server): void {
-    this.admission.attach(server);
-    server.on('upgrade', (req, socket, head) => {
+  /**
+   * Takes the upgrades of `server` that `wants` accepts (all by default); the others are left
+   * to the server's other listeners. `admission` (default true, for Herald's own server) also
+   * counts connections at TCP accept (src/gateway/admission.ts). Returns the undo.
+   */
+  attach(server: Server, { wants = () => true, admission = true }: { wants?: (req: IncomingMessage) => boolean; admission?: boolean } = {}): () => void {
+    if (admission) this.admission.attach(server);
+    const onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+      if (!wants(req)) return;
       this.upgrade(req, socket, head).catch((err) => {
         this.log.error({ err }, 'upgrade failed');
         socket.destroy();
       });
-    });
+    };
+    server.on('upgrade', onUpgrade);
+    return () => void server.off('upgrade', onUpgrade);
   }
 
   /** Stops taking new sockets (drain); existing ones stay until closed. */

@@ -1,6 +1,5 @@
 import cors from '@koa/cors';
 import Koa from 'koa';
-import bodyParser from 'koa-bodyparser';
 import type { Tokens } from '../auth/tokens.js';
 import type { Config } from '../config.js';
 import type { Hub } from '../core/hub.js';
@@ -49,7 +48,6 @@ export function createApp({ config, log, hub, metrics, tokens, readiness }: AppD
   });
   // The same allow-list as WebSocket upgrades; a disallowed origin gets no CORS headers.
   app.use(cors({ origin: (ctx) => (originAllowed(ctx.get('origin') || undefined, config.allowedOrigins) ? ctx.get('origin') || '*' : '') }));
-  app.use(bodyParser({ jsonLimit: '64kb' }));
   for (const router of [healthRouter(readiness), metricsRouter(metrics), iceServersRouter(config, tokens), adminRouter(hub, tokens, { trust: compileTrust(config.trustProxy), origins: config.adminOrigins })]) {
     app.use(router.routes()).use(router.allowedMethods());
   }

@@ -80,7 +80,7 @@ describe('SDK call page in Chromium', () => {
     await screenshot(bob, 'sdk-call');
   });
 
-  it('a 3-way mesh: every participant receives both others', { timeout: 90_000 }, async () => {
+  it('a 3-way mesh: every participant receives both others', { timeout: 150_000 }, async () => {
     const room = e2e.room();
     const pages = [];
     for (const name of ['p1', 'p2', 'p3']) pages.push(await openCall(room, name));

@@ -4,6 +4,7 @@ import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const CLI = `${ROOT}dist/cli.js`;
+const DIE_WITH_PARENT = new URL('./die-with-parent.mjs', import.meta.url).href;
 
 export interface InstanceOptions {
   redisUrl?: string;
@@ -59,7 +60,10 @@ export class Instance {
       ...options.env,
     };
     if (options.redisUrl) env.REDIS_URL = options.redisUrl;
-    this.proc = spawn(process.execPath, [CLI, 'serve', '--port', '0', '--host', '127.0.0.1'], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+    this.proc = spawn(process.execPath, ['--import', DIE_WITH_PARENT, CLI, 'serve', '--port', '0', '--host', '127.0.0.1'], {
+      env,
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
     this.proc.stdout!.on('data', (d) => (this.output += d));
     this.proc.stderr!.on('data', (d) => (this.output += d));
     live.add(this.proc);
