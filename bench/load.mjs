@@ -2,7 +2,7 @@
 //
 //   node bench/load.mjs '<json spec>'
 //
-// spec = { target: 'baseline'|'seed'|'json', urls: [ws://127.0.0.1:P, ...], serverPids: [..],
+// spec = { target: 'baseline'|'peerjs'|'seed'|'json', urls: [ws://127.0.0.1:P, ...], serverPids: [..],
 //          scenarios: [{ kind: 'throughput'|'rtt'|'idle'|'storm', ... }] }
 //
 // Prints one line `RESULT <json>` per scenario and `DONE` at the end. Every wait has a
@@ -100,9 +100,14 @@ async function gcServers() {
 // ---------- a client socket ----------
 
 let nextLocal = 0;
-/** Spread connections over 127.0.0.2-9 so 10k sockets never run out of ephemeral ports. */
+/**
+ * Spread connections over source addresses 127.0.0.2, 127.0.0.3, ... (`spec.sourceAddrs` of
+ * them, 8 by default): each gives its own ~28k ephemeral ports towards one server port, so
+ * 10k sockets (100k with 16 addresses) never run out of ports.
+ */
+const SOURCE_ADDRS = Math.min(250, spec.sourceAddrs ?? 8);
 function localAddress() {
-  return `127.0.0.${2 + (nextLocal++ % 8)}`;
+  return `127.0.0.${2 + (nextLocal++ % SOURCE_ADDRS)}`;
 }
 
 const pendingUncork = [];
@@ -238,25 +243,59 @@ async function pool(items, limit, fn) {
 
 // ---------- payloads and frames, per protocol ----------
 
-const FILLER = 'v=0 o=- 4611731400430051336 2 IN IP4 127.0.0.1 s=- t=0 0 a=group:BUNDLE 0 1 a=msid-semantic WMS m=audio 9 UDP TLS RTP SAVPF 111 c=IN IP4 0.0.0.0 a=rtcp:9 IN IP4 0.0.0.0 a=ice-ufrag:abcd a=ice-pwd:0123456789abcdefghijkl a=fingerprint:sha-256 AB:CD:EF a=setup:actpass a=mid:0 ';
-function filler(n) {
+// SDP lines end in CRLF, which JSON carries as the escapes \r\n: a real description is not one
+// long run of plain characters, and a JSON relay has to scan and unescape them.
+const SDP_FILLER = 'v=0\r\no=- 4611731400430051336 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\na=msid-semantic: WMS stream\r\nm=audio 9 UDP/TLS/RTP/SAVPF 111 63 103\r\nc=IN IP4 0.0.0.0\r\na=rtcp:9 IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\na=ice-pwd:0123456789abcdefghijkl\r\na=fingerprint:sha-256 AB:CD:EF:01:23:45:67:89\r\na=setup:actpass\r\na=mid:0\r\na=sendrecv\r\na=rtpmap:111 opus/48000/2\r\n';
+const CANDIDATE_FILLER = 'candidate:842163049 1 udp 1677729535 203.0.113.7 56143 typ srflx raddr 10.0.0.2 rport 56143 generation 0 ufrag abcd network-id 1 network-cost 10 ';
+function filler(n, text = SDP_FILLER) {
   let s = '';
-  while (s.length < n) s += FILLER;
-  return s.slice(0, Math.max(1, n));
+  while (s.length < n) s += text;
+  return s.slice(0, Math.max(0, n));
+}
+
+/**
+ * The message bodies: an SDP-like session description `{type, sdp}` for the 2.5 KB frames and
+ * an ICE-candidate-like `{candidate, sdpMid, sdpMLineIndex, usernameFragment}` for the 250 B
+ * ones, what a WebRTC app really sends. `text` is the padded string member.
+ */
+function body(size, text, answer = false) {
+  if (size >= 1000) return { type: answer ? 'answer' : 'offer', sdp: text };
+  return { candidate: text, sdpMid: '0', sdpMLineIndex: 0, usernameFragment: 'abcd' };
+}
+
+/**
+ * Sizes a body so that `frame(body)` is exactly `size` bytes (ASCII; CRLF counts as the 4
+ * characters of its JSON escapes): returns the body. `frame` wraps a body into the frame a
+ * client sends.
+ */
+function sizedBody(size, frame, answer) {
+  const base = size >= 1000 ? SDP_FILLER : CANDIDATE_FILLER;
+  let text = filler(size, base);
+  while (text && frame(body(size, text, answer)).length > size) text = text.slice(0, -1);
+  while (frame(body(size, text, answer)).length < size) text += ' ';
+  return body(size, text, answer);
 }
 
 /**
  * Each driver builds the frames one pair exchanges, sized so the frame a client sends is
  * `size` bytes on every protocol, and the exact length of what the other side receives.
  *   setupPair(tag, i, urlA, urlB) -> { a, b, toB, atB, toA, atA }
- * a sends `toB`, b receives `atB` bytes; b sends `toA`, a receives `atA` bytes.
+ * a sends `toB`, b receives `atB` bytes; b sends `toA`, a receives `atA` bytes. The relay
+ * baseline and the seed protocol carry the body as opaque JSON text; the JSON protocol and
+ * PeerServer as a JSON value.
  */
+const J = JSON.stringify;
 const drivers = {
   baseline: {
     isRelay: () => true,
     frames(A, B, size) {
-      const p = filler(size - B.length - 1);
-      return { toB: `${B}\n${p}`, atB: A.length + 1 + p.length, toA: `${A}\n${p}`, atA: B.length + 1 + p.length };
+      const out = (to, answer) => {
+        const b = sizedBody(size, (x) => `${to}\n${J(x)}`, answer);
+        return J(b);
+      };
+      const pb = out(B, false);
+      const pa = out(A, true);
+      return { toB: `${B}\n${pb}`, atB: A.length + 1 + pb.length, toA: `${A}\n${pa}`, atA: B.length + 1 + pa.length };
     },
     async setupPair(tag, i, urlA, urlB) {
       const A = `${tag}a${i}`;
@@ -269,16 +308,52 @@ const drivers = {
       return { a, b, A, B };
     },
   },
+  peerjs: {
+    // {"type":"OFFER"|"ANSWER"|"CANDIDATE",…; OPEN, LEAVE, EXPIRE, ERROR are not relayed messages.
+    isRelay: (d) => (d[9] === 0x4f && d[10] === 0x46) || (d[9] === 0x41 && d[10] === 0x4e) || (d[9] === 0x43 && d[10] === 0x41),
+    frames(A, B, size) {
+      const sdp = size >= 1000;
+      const mk = (type, dst, answer) => {
+        const wrap = (x) => ({ type, dst, payload: sdp ? { sdp: x } : { candidate: x } });
+        const b = sizedBody(size, (x) => J(wrap(x)), answer);
+        return { frame: J(wrap(b)), payload: wrap(b).payload };
+      };
+      const toB = mk(sdp ? 'OFFER' : 'CANDIDATE', B, false);
+      const toA = mk(sdp ? 'ANSWER' : 'CANDIDATE', A, true);
+      // PeerServer forwards {type, src, dst, payload}.
+      return {
+        toB: toB.frame,
+        atB: J({ type: sdp ? 'OFFER' : 'CANDIDATE', src: A, dst: B, payload: toB.payload }).length,
+        toA: toA.frame,
+        atA: J({ type: sdp ? 'ANSWER' : 'CANDIDATE', src: B, dst: A, payload: toA.payload }).length,
+      };
+    },
+    async open(url, id) {
+      const c = new Client(`${url}/peerjs?key=peerjs&id=${id}&token=t${id}`);
+      await c.opened();
+      await c.expect((m) => m === '{"type":"OPEN"}', 'peerjs OPEN');
+      return c;
+    },
+    async setupPair(tag, i, urlA, urlB) {
+      const A = `${tag}a${i}`;
+      const B = `${tag}b${i}`;
+      const [a, b] = await Promise.all([this.open(urlA, A), this.open(urlB, B)]);
+      a.sendText(J({ type: 'CANDIDATE', dst: B, payload: { probe: 1 } }));
+      await b.expect((m) => m.includes('"probe":1'), 'peerjs probe');
+      return { a, b, A, B };
+    },
+  },
   seed: {
     // offer|… or answer|…; anything else (error|…, join|…) is not a relayed message.
     isRelay: (d) => d[0] === 0x6f || (d[0] === 0x61 && d[1] === 0x6e),
     frames(A, B, size, room, user) {
-      const p = filler(size - `offer|${user}|`.length);
+      const pb = J(sizedBody(size, (x) => `offer|${user}|${J(x)}`, false));
+      const pa = J(sizedBody(size, (x) => `answer|${room}|${J(x)}`, true));
       return {
-        toB: `offer|${user}|${p}`,
-        atB: `offer|${room}|`.length + p.length,
-        toA: `answer|${room}|${p}`,
-        atA: `answer|${user}|`.length + p.length,
+        toB: `offer|${user}|${pb}`,
+        atB: `offer|${room}|`.length + pb.length,
+        toA: `answer|${room}|${pa}`,
+        atA: `answer|${user}|`.length + pa.length,
       };
     },
     async setupPair(tag, i, urlA, urlB) {
@@ -296,23 +371,26 @@ const drivers = {
     // {"type":"signal",…; pushes such as counts/peer-joined/error are not relayed messages.
     isRelay: (d) => d[9] === 0x73 && d[10] === 0x69,
     frames(A, B, size, room) {
-      const mk = (to, type, sdp) => JSON.stringify({ type: 'signal', room, to, data: { description: { type, sdp } } });
-      const overhead = mk(B, 'offer', '').length;
-      const p = filler(size - overhead);
+      const mk = (to, answer) => {
+        const wrap = (x) => J({ type: 'signal', room, to, data: x });
+        return sizedBody(size, wrap, answer);
+      };
+      const bb = mk(B, false);
+      const ba = mk(A, true);
       return {
-        toB: mk(B, 'offer', p),
-        atB: JSON.stringify({ type: 'signal', room, from: A, data: { description: { type: 'offer', sdp: p } } }).length,
-        toA: mk(A, 'answer', p),
-        atA: JSON.stringify({ type: 'signal', room, from: B, data: { description: { type: 'answer', sdp: p } } }).length,
+        toB: J({ type: 'signal', room, to: B, data: bb }),
+        atB: J({ type: 'signal', room, from: A, data: bb }).length,
+        toA: J({ type: 'signal', room, to: A, data: ba }),
+        atA: J({ type: 'signal', room, from: B, data: ba }).length,
       };
     },
     async hello(c, peerId) {
       await c.opened();
-      c.sendText(JSON.stringify({ type: 'hello', id: 1, peerId }));
+      c.sendText(J({ type: 'hello', id: 1, peerId }));
       await c.expect((m) => m.startsWith('{"type":"ack","id":1,'), 'welcome');
     },
     async joinRoom(c, room, role) {
-      c.sendText(JSON.stringify({ type: 'join', id: 2, room, role }));
+      c.sendText(J({ type: 'join', id: 2, room, role }));
       await c.expect((m) => m.startsWith('{"type":"ack","id":2,'), `join ${role}`);
     },
     async setupPair(tag, i, urlA, urlB) {
@@ -540,7 +618,13 @@ async function rtt(sc) {
   };
 }
 
-/** N idle, joined connections: RSS per connection and idle CPU. Keeps them for what follows. */
+/**
+ * N more idle connections (baseline, PeerServer: N clients; Herald: N/2 joined pairs), added
+ * to those already held: RSS per added connection, connect rate, and the server's CPU over
+ * `measureMs` with nothing sent (0: not measured). Keeps them for what follows. With
+ * `spec.lockstep` the window starts only when run.mjs says so, so that every target's idle
+ * window is the same stretch of time.
+ */
 async function idle(sc, state) {
   await gcServers();
   const rss0 = PIDS.map(procRssKb).reduce((a, b) => a + b, 0);
@@ -548,42 +632,86 @@ async function idle(sc, state) {
   const tag = newTag();
   const clients = [];
   const n = sc.conns;
-  if (TARGET === 'baseline') {
-    await pool([...Array(n).keys()], 256, async (i) => {
-      const c = new Client(`${URLS[0]}/?id=${tag}i${i}`);
-      clients.push(c);
-      await c.opened();
-    });
-  } else {
-    // Pairs joined in their own room: a sender/broadcaster and a reader/viewer each.
-    const pairs = await setupPairs(n / 2, false, 128);
-    for (const p of pairs) clients.push(p.a, p.b);
+  const deadline = performance.now() + (sc.connectLimitMs ?? 120_000);
+  const inTime = () => {
+    if (performance.now() > deadline) throw new Error(`could not connect ${n} within ${(sc.connectLimitMs ?? 120_000) / 1000} s (${clients.length} connected)`);
+  };
+  const connect = async (from, count) => {
+    if (TARGET === 'baseline') {
+      await pool([...Array(count).keys()], sc.concurrency ?? 256, async (k) => {
+        inTime();
+        const c = new Client(`${URLS[0]}/?id=${tag}i${from + k}`);
+        clients.push(c);
+        await c.opened();
+      });
+    } else if (TARGET === 'peerjs') {
+      await pool([...Array(count).keys()], sc.concurrency ?? 256, async (k) => {
+        inTime();
+        clients.push(await drivers.peerjs.open(URLS[0], `${tag}i${from + k}`));
+      });
+    } else {
+      // Pairs joined in their own room: a sender/broadcaster and a reader/viewer each.
+      await pool([...Array(count / 2).keys()], (sc.concurrency ?? 256) / 2, async (k) => {
+        inTime();
+        const p = await driver.setupPair(tag, from / 2 + k, URLS[0], URLS[0]);
+        clients.push(p.a, p.b);
+      });
+    }
+  };
+  // Connected in two halves, with RSS read after a full GC after each: the second half's RSS
+  // growth over its connections is the marginal cost of one connection, free of what a fresh
+  // process's RSS does on its first allocations (fresh servers differ by 10-20 MB there).
+  const half = Math.floor(n / 4) * 2;
+  let connectHalfMs;
+  let rssMid;
+  let t1;
+  try {
+    await connect(0, half);
+    connectHalfMs = performance.now() - t0;
+    await sleep(sc.settleMs ?? 0);
+    await gcServers();
+    rssMid = PIDS.map(procRssKb).reduce((a, b) => a + b, 0);
+    t1 = performance.now();
+    await connect(half, n - half);
+  } catch (err) {
+    // Stay in lockstep: run.mjs waits for this generator to reach its idle window.
+    if (sc.measureMs > 0) await awaitGo('measure');
+    throw err;
   }
   for (const c of clients) c.inbox.length = 0;
-  const connectMs = performance.now() - t0;
-  await sleep(sc.settleMs);
+  const connectMs = connectHalfMs + performance.now() - t1;
+  state.held.push(...clients);
+  await sleep(sc.settleMs ?? 0);
   await gcServers();
   const rss1 = PIDS.map(procRssKb).reduce((a, b) => a + b, 0);
-  const s0 = snapshot();
-  const la0 = loadavg()[0];
-  await sleep(sc.measureMs);
-  const s1 = snapshot();
-  const cpu = cpuBetween(s0, s1);
-  const open = clients.filter((c) => !c.closed).length;
-  state.held = clients;
+  let cpu;
+  let la0;
+  if (sc.measureMs > 0) {
+    await awaitGo('measure');
+    const s0 = snapshot();
+    la0 = loadavg()[0];
+    await sleep(sc.measureMs);
+    cpu = cpuBetween(s0, snapshot());
+  }
+  const open = state.held.filter((c) => !c.closed).length;
   return {
     kind: 'idle',
     label: sc.label,
     conns: n,
+    held: state.held.length,
     open,
     connectMs,
+    connectPerSec: (n * 1000) / connectMs,
     rssBeforeKb: rss0,
+    rssMidKb: rssMid,
     rssAfterKb: rss1,
-    kbPerConn: (rss1 - rss0) / n,
-    idleCpuPct: cpu.srvPct,
-    othersCpuPct: cpu.othersPct,
-    idleMs: cpu.wallMs,
-    genCpuPct: cpu.genPct,
+    kbPerConn: (rss1 - rssMid) / (n - half),
+    kbPerConnFromStart: (rss1 - rss0) / n,
+    rssTotalKb: rss1,
+    idleCpuPct: cpu?.srvPct,
+    othersCpuPct: cpu?.othersPct,
+    idleMs: cpu?.wallMs,
+    genCpuPct: cpu?.genPct,
     load1: [la0, loadavg()[0]],
   };
 }
@@ -596,7 +724,10 @@ async function storm(sc) {
   const tag = newTag();
   const url = URLS[0];
   const n = sc.viewers;
-  const offer = filler(sc.size);
+  // The broadcaster's answer to each join: an SDP-like offer of `size` bytes of SDP text.
+  const offer = { type: 'offer', sdp: filler(sc.size) };
+  while (J(offer).length > sc.size) offer.sdp = offer.sdp.slice(0, -1);
+  const offerText = J(offer);
   let bcast;
   let viewers;
   let joinFrame;
@@ -616,7 +747,7 @@ async function storm(sc) {
     isOffer = (data) => data.length > 100;
     onJoin = (text) => {
       const from = text.slice(0, text.indexOf('\n'));
-      bcast.send(`${from}\n${offer}`);
+      bcast.send(`${from}\n${offerText}`);
     };
   } else if (TARGET === 'seed') {
     const room = `${tag}S`;
@@ -632,7 +763,27 @@ async function storm(sc) {
     isOffer = (data) => data[0] === 0x6f; // 'o'ffer|room|sdp
     onJoin = (text) => {
       if (!text.startsWith('join|')) return;
-      bcast.send(`offer|${text.slice(5)}|${offer}`);
+      bcast.send(`offer|${text.slice(5)}|${offerText}`);
+    };
+  } else if (TARGET === 'peerjs') {
+    // PeerServer has no rooms or joins: a viewer's join is emulated by a small message to
+    // the broadcaster, which answers with the offer.
+    const B = `${tag}B`;
+    bcast = await drivers.peerjs.open(url, B);
+    viewers = [];
+    await pool([...Array(n).keys()], 128, async (i) => {
+      viewers[i] = await drivers.peerjs.open(url, `${tag}v${i}`);
+    });
+    const joinMsg = J({ type: 'CANDIDATE', dst: B, payload: { join: true } });
+    joinFrame = () => joinMsg;
+    isOffer = (data) => data[9] === 0x4f && data[10] === 0x46; // {"type":"OF(FER)
+    // The generator must stay cheaper than the servers: the offer's JSON is made once, and the
+    // sender's id is read off the frame ({"type":"CANDIDATE","src":"<id>",…}) without parsing it.
+    const head = '{"type":"CANDIDATE","src":"';
+    onJoin = (text) => {
+      if (!text.startsWith(head)) return;
+      const src = text.slice(head.length, text.indexOf('"', head.length));
+      bcast.send(`{"type":"OFFER","dst":"${src}","payload":{"sdp":${offerText}}}`);
     };
   } else {
     const room = `${tag}S`;
@@ -648,10 +799,14 @@ async function storm(sc) {
     const joinMsg = JSON.stringify({ type: 'join', id: 2, room, role: 'viewer' });
     joinFrame = () => joinMsg;
     isOffer = (data) => data[9] === 0x73; // {"type":"s(ignal)
+    // As for PeerServer: the offer's JSON is made once, and the viewer's id is read off
+    // {"type":"peer-joined","room":…,"peer":{"id":"<id>",…} without parsing the frame.
+    const roomJson = J(room);
     onJoin = (text) => {
-      const msg = JSON.parse(text);
-      if (msg.type !== 'peer-joined') return;
-      bcast.send(JSON.stringify({ type: 'signal', room, to: msg.peer.id, data: { description: { type: 'offer', sdp: offer } } }));
+      if (!text.startsWith('{"type":"peer-joined"')) return;
+      const at = text.indexOf('"peer":{"id":"') + 14;
+      const id = text.slice(at, text.indexOf('"', at));
+      bcast.send(`{"type":"signal","room":${roomJson},"to":"${id}","data":${offerText}}`);
     };
   }
   bcast.inbox.length = 0;
@@ -683,6 +838,27 @@ async function storm(sc) {
   return { kind: 'storm', label: sc.label, viewers: n, completed: done, ms: done === n ? ms : NaN, srvCpuPct: cpu.srvPct, genCpuPct: cpu.genPct, othersCpuPct: cpu.othersPct, load1: loadavg()[0] };
 }
 
+// ---------- lockstep with run.mjs ----------
+
+// With `spec.lockstep`, the generator prints `WAIT <what>` and waits for a `GO` line on stdin
+// before each scenario (and before an idle window): run.mjs decides who runs when.
+let gos = 0;
+let goWaiter = null;
+if (spec.lockstep) {
+  process.stdin.setEncoding('utf8');
+  process.stdin.on('data', (d) => {
+    gos += d.split('\n').filter((l) => l === 'GO').length;
+    goWaiter?.();
+  });
+}
+async function awaitGo(what) {
+  if (!spec.lockstep) return;
+  process.stdout.write(`WAIT ${what}\n`);
+  while (gos === 0) await new Promise((r) => (goWaiter = r));
+  goWaiter = null;
+  gos--;
+}
+
 // ---------- main ----------
 
 const hardStop = setTimeout(() => {
@@ -695,6 +871,7 @@ const state = { held: [] };
 try {
   for (const sc of spec.scenarios) {
     let result;
+    await awaitGo(sc.label ?? sc.kind);
     const scStart = performance.now();
     try {
       const quiet = spec.quietWaitMs && sc.kind !== 'release' ? await waitQuiet() : undefined;

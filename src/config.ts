@@ -74,7 +74,7 @@ const schema = z.object({
   trustProxy: trustProxy.default(false),
   maxFrameBytes: int(256, 16 * 1024 * 1024).default(64 * 1024),
   maxSignalBytes: int(64, 16 * 1024 * 1024).default(60 * 1024),
-  heartbeatMs: int(50).default(15000),
+  heartbeatMs: int(50).default(25000),
   joinTimeoutMs: int(0).default(30000),
   resumeGraceMs: int(0).default(15000),
   resumeQueueMax: int(1).default(256),

@@ -34,15 +34,17 @@ describe('bench smoke', () => {
     const lines = stdout.split('\n');
     const header = lines.find((l) => l.startsWith('| benchmark |'));
     expect(header).toBeDefined();
+    expect(header).toContain('PeerServer');
     expect(header).toContain('seed/base');
     expect(header).toContain('json/base');
-    for (const name of ['relay 2.5 KB, msg/s', 'relay 250 B, msg/s', 'RTT p99 ms', 'join storm']) {
+    expect(header).toContain('json/peer');
+    for (const name of ['relay 2.5 KB SDP, msg/s', 'relay 250 B candidate, msg/s', 'RTT p99 ms', 'join storm']) {
       const row = lines.find((l) => l.startsWith(`| ${name}`));
       expect(row, `row "${name}" in:\n${stdout}`).toBeDefined();
       const cells = row!.split('|').map((c) => c.trim());
-      // | name | baseline | seed | seed/base | json | json/base | target |
-      expect(cells[4]).toMatch(/^\d+\.\d\d×/);
-      expect(cells[6]).toMatch(/^\d+\.\d\d×/);
+      // | name | baseline | PeerServer | seed | seed/base | json | json/base | json/peer | json/seed | target |
+      for (const i of [2, 3, 4, 6]) expect(cells[i]).toMatch(/^[\d,.]+$/);
+      for (const i of [5, 7, 8, 9]) expect(cells[i]).toMatch(/^\d+\.\d\d×/);
     }
     expect(stdout).not.toContain('problems:');
 

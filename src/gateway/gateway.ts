@@ -59,7 +59,7 @@ export class Gateway {
       perMessageDeflate: false,
     });
     this.admission = new Admission(config, compileTrust(config.trustProxy));
-    this.heartbeat = new Heartbeat(config.heartbeatMs, this.wss.clients);
+    this.heartbeat = new Heartbeat(config.heartbeatMs);
     this.peerjsSocketPath = peerJsPaths(config).socket;
     this.peerjsLiveness = new PeerJsLiveness(config.peerjsAliveTimeoutMs);
     this.ctx = {

@@ -1,34 +1,65 @@
+import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
 
-/** Set on a socket when it answers a ping; cleared when the next ping goes out. */
-const ANSWERED = Symbol('herald.answered');
-type Watched = WebSocket & { [ANSWERED]?: boolean };
+/**
+ * The token of the ping a socket has not answered yet; null once answered. Only a pong that
+ * carries that token answers it: unsolicited pongs (RFC 6455 allows them) and pongs replaying
+ * an older token do not keep a peer alive, so a client that stopped reading cannot fake
+ * liveness by sending pongs on a timer.
+ */
+const AWAITING = Symbol('herald.awaiting');
+/** The slot (a set of sockets pinged on the same tick) a socket belongs to. */
+const SLOT = Symbol('herald.slot');
+type Watched = WebSocket & { [AWAITING]?: Buffer | null; [SLOT]?: Set<Watched> };
 
-function onPong(this: Watched): void {
-  this[ANSWERED] = true;
+/** Shared listeners (no closure per socket). */
+function onPong(this: Watched, data: Buffer): void {
+  const token = this[AWAITING];
+  if (token && data.length === token.length && data.equals(token)) this[AWAITING] = null;
+}
+function onClose(this: Watched): void {
+  this[SLOT]?.delete(this);
+  this[SLOT] = undefined;
 }
 
+/** At most this many ticks per interval, and ticks at least this far apart. */
+const MAX_SLOTS = 50;
+const MIN_TICK_MS = 100;
+const TOKEN_BYTES = 8;
+
 /**
- * WebSocket ping/pong on one timer for all sockets. Every tick pings each socket that
- * answered the previous ping and terminates each that did not, so a silent peer is gone
- * within two intervals; termination fires the socket's normal close path. It walks the
- * server's own client set and keeps one flag on each socket: no per-socket map entry or
- * closure.
+ * WebSocket ping/pong, spread over the interval. Sockets are dealt round-robin into slots;
+ * each tick visits one slot, so every socket is visited once per interval and the pings (one
+ * write each) are spread out instead of one sweep over every socket that stalls the event loop
+ * (with 100k sockets a sweep is thousands of writes in one go). On its visit a socket that has
+ * not answered the previous ping with its token is terminated (its normal close path runs);
+ * the others get a ping carrying this tick's random token. A peer that goes silent is
+ * therefore gone within two intervals. Per socket: one set entry, two properties, two shared
+ * listeners.
  */
 export class Heartbeat {
   private readonly timer: NodeJS.Timeout;
+  private readonly slots: Set<Watched>[];
+  /** The slot the next watched socket joins, and the slot the next tick visits. */
+  private nextSlot = 0;
+  private turn = 0;
 
-  constructor(
-    readonly intervalMs: number,
-    private readonly sockets: Iterable<WebSocket>,
-  ) {
-    this.timer = setInterval(() => this.tick(), intervalMs);
+  constructor(readonly intervalMs: number) {
+    const count = Math.max(1, Math.min(MAX_SLOTS, Math.floor(intervalMs / MIN_TICK_MS)));
+    this.slots = Array.from({ length: count }, () => new Set<Watched>());
+    this.timer = setInterval(() => this.tick(), intervalMs / count);
     this.timer.unref();
   }
 
   watch(ws: WebSocket): void {
-    (ws as Watched)[ANSWERED] = true;
+    const w = ws as Watched;
+    const slot = this.slots[this.nextSlot]!;
+    this.nextSlot = (this.nextSlot + 1) % this.slots.length;
+    w[AWAITING] = null;
+    w[SLOT] = slot;
+    slot.add(w);
     ws.on('pong', onPong);
+    ws.on('close', onClose);
   }
 
   stop(): void {
@@ -36,15 +67,19 @@ export class Heartbeat {
   }
 
   private tick(): void {
-    for (const ws of this.sockets as Iterable<Watched>) {
-      const answered = ws[ANSWERED];
-      if (answered === undefined) continue; // not watched (yet)
-      if (!answered) {
+    const slot = this.slots[this.turn]!;
+    this.turn = (this.turn + 1) % this.slots.length;
+    if (slot.size === 0) return;
+    const token = randomBytes(TOKEN_BYTES);
+    for (const ws of slot) {
+      if (ws.readyState !== ws.OPEN) continue; // closing: ws finishes (or times out) the handshake
+      if (ws[AWAITING] !== null) {
+        slot.delete(ws);
         ws.terminate();
         continue;
       }
-      ws[ANSWERED] = false;
-      ws.ping();
+      ws[AWAITING] = token;
+      ws.ping(token);
     }
   }
 }

@@ -162,6 +162,28 @@ function generate(room: string, to: string): Case[] {
     const cut = int(1, body.length - 1);
     cases.push({ name: `truncated at ${cut}`, frame: body.slice(0, cut), id: undefined });
   }
+  // 6b. SDP-bearing signals (an escape on every line) broken where the relay's raw-data scanner
+  //     works: cut inside or right after an escape, an escaped closing quote, bad escapes, raw
+  //     control characters, a truncated \u escape.
+  {
+    const sdp = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\na=x:"q" \\\r\n'.repeat(8);
+    const body = JSON.stringify({ type: 'signal', id: nextId++, room, to, data: { type: 'offer', sdp } });
+    for (let n = 0; n < 12; n++) {
+      const at = body.indexOf('\\', int(60, body.length - 60));
+      cases.push({ name: `sdp signal cut inside an escape at ${at + 1}`, frame: body.slice(0, at + 1), id: undefined });
+      cases.push({ name: `sdp signal cut after an escape at ${at + 2}`, frame: body.slice(0, at + 2), id: undefined });
+    }
+    const broken: [string, string][] = [
+      ['closing brace missing', body.slice(0, -1)],
+      ['closing quote escaped', body.replace(/"\}\}$/, '\\"}}')],
+      ['bad escape \\x', body.replace('\\r\\n', '\\x41')],
+      ['raw CR LF inside the string', body.replace('\\r\\n', '\r\n')],
+      ['truncated \\u escape', body.replace('\\r\\n', '\\u12')],
+      ['lone backslash before the end', body.replace(/"\}\}$/, '\\')],
+      ['second data member unterminated', body.slice(0, -1) + ',"data":{"sdp":"x}'],
+    ];
+    for (const [name, frame] of broken) cases.push({ name: `sdp signal: ${name}`, frame, id: undefined });
+  }
   // 7. Deep nesting, within the frame cap.
   cases.push({ name: '10k [ balanced', frame: '['.repeat(10_000) + ']'.repeat(10_000), id: undefined });
   cases.push({ name: '10k [ unbalanced', frame: '['.repeat(10_000), id: undefined });
@@ -290,6 +312,27 @@ describe('JSON protocol fuzz', () => {
     expect(Object.keys(got.data)).toEqual(['tag', '__proto__', 'constructor']);
     expect(got.data.constructor).toEqual({ prototype: { polluted: 2 } });
     expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+  });
+
+  it('relays an SDP (escapes on every line, quotes, backslashes) exactly as sent', async () => {
+    const tag = uid('sdp');
+    const sdp = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\na=x:"q" \\ \\\\"\r\n'.repeat(60);
+    await a.signal(room, b.peerId, { tag, type: 'offer', sdp });
+    expect((await b.nextSignal(tag)).data).toEqual({ tag, type: 'offer', sdp });
+  });
+
+  it('relays the data JSON.parse kept when a frame repeats data (the last), never the first', async () => {
+    const tag = uid('dup');
+    const id = a.takeId();
+    a.send(`{"type":"signal","id":${id},"room":"${room}","to":"${b.peerId}","data":{"tag":"${tag}","n":1},"data":{"tag":"${tag}","n":2}}`);
+    expect(await a.reply(id)).toEqual({ type: 'ack', id });
+    expect((await b.nextSignal(tag)).data).toEqual({ tag, n: 2 });
+    // A key written with escapes is the same key to JSON.parse: still the last one wins.
+    const tag2 = uid('esc');
+    const id2 = a.takeId();
+    a.send(`{"type":"signal","id":${id2},"room":"${room}","to":"${b.peerId}","data":{"tag":"${tag2}","n":1},"d\\u0061ta":{"tag":"${tag2}","n":2}}`);
+    expect(await a.reply(id2)).toEqual({ type: 'ack', id: id2 });
+    expect((await b.nextSignal(tag2)).data).toEqual({ tag: tag2, n: 2 });
   });
 
   it('relays data nested exactly 32 levels deep (the cap), and refuses 33', async () => {

@@ -29,6 +29,24 @@ describe('rawMember', () => {
     expect(check('{"dat":1,"datum":2,"dataX":3,"data":4}')).toBe('4');
   });
 
+  it('skips strings full of escapes (an SDP has \\r\\n on every line) and quotes after backslashes', () => {
+    const sdp = 'v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\n'.repeat(40) + 'a="q" \\ \\\\"';
+    const text = JSON.stringify({ type: 'signal', room: 'r', to: 'b', data: { type: 'offer', sdp } });
+    expect(JSON.parse(check(text)!)).toEqual({ type: 'offer', sdp });
+    expect(check('{"data":"\\\\","to":"x"}')).toBe('"\\\\"');
+    expect(check('{"data":["\\"",{"k":"\\\\"}],"to":"x"}')).toBe('["\\"",{"k":"\\\\"}]');
+  });
+
+  it('takes the last of duplicate keys, as JSON.parse does', () => {
+    expect(check('{"data":{"first":1},"to":"x","data":{"second":2}}')).toBe('{"second":2}');
+    expect(check('{"data":[[[[1]]]],"data":2}')).toBe('2');
+  });
+
+  it('gives up when a key written with escapes follows (it could be the key in disguise)', () => {
+    expect(rawMember('{"data":1,"d\\u0061ta":2}', 'data')).toBeUndefined();
+    expect(check('{"t\\u006f":"x","data":1}')).toBe('1');
+  });
+
   it('returns undefined when the key is absent or escaped', () => {
     expect(rawMember('{"to":"x"}', 'data')).toBeUndefined();
     expect(rawMember('{"d\\u0061ta":1}', 'data')).toBeUndefined();
