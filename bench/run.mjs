@@ -20,7 +20,13 @@ const PROBE = pathToFileURL(join(HERE, 'probe.mjs')).href;
 
 const argv = process.argv.slice(2);
 const flag = (name) => argv.includes(`--${name}`);
-const opt = (name) => argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1];
+/** `--name=value` or `--name value` (as `npm run bench -- --only scale` passes it). */
+const opt = (name) => {
+  const joined = argv.find((a) => a.startsWith(`--${name}=`));
+  if (joined) return joined.slice(name.length + 3);
+  const at = argv.indexOf(`--${name}`);
+  return at >= 0 && argv[at + 1] && !argv[at + 1].startsWith('--') ? argv[at + 1] : undefined;
+};
 const MODE = flag('smoke') ? 'smoke' : flag('quick') ? 'quick' : 'full';
 
 /** Parameters per mode. `full` is the issue's load; `quick` is the same shape, shorter. */
