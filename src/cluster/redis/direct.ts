@@ -38,6 +38,9 @@ end
 return dropped
 `;
 
+/** How long a queue key outlives its expiry (see post). */
+const QUEUE_KEY_GRACE_MS = 30_000;
+
 /** The direct-mail scripts, registered with the others by the connection. */
 export const DIRECT_SCRIPTS = [
   ['heraldDirectPost', 2, POST],
@@ -70,7 +73,11 @@ export class RedisDirectMail implements DirectMail {
 
   async post(to: string, queued: QueuedDirect, ttlMs: number, max: number): Promise<'sent' | 'queued' | 'full'> {
     if (!this.ctx.healthy) throw new HeraldError('unavailable', `cannot reach peer ${to}: the cluster is unreachable`);
-    const outcome = await this.cmd.heraldDirectPost(this.ctx.keys.peer(to), this.queueKey(to), JSON.stringify(queued), ttlMs, max);
+    // The hub's expiry timer drops the pair's messages and tells the sender; the key's own TTL
+    // is only a safety net for a sender that died. It must outlive the timer, or a timer that
+    // fires late on a loaded event loop finds the queue already gone and nobody is told.
+    const keyTtlMs = ttlMs + QUEUE_KEY_GRACE_MS;
+    const outcome = await this.cmd.heraldDirectPost(this.ctx.keys.peer(to), this.queueKey(to), JSON.stringify(queued), keyTtlMs, max);
     if (!outcome.startsWith('to:')) return outcome as 'queued' | 'full';
     const instanceId = outcome.slice(3);
     if (instanceId === this.ctx.me) this.ctx.peers.receiveEvent(to, queued.event);
