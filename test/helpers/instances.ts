@@ -34,6 +34,13 @@ export async function httpStatus(url: string): Promise<number> {
   }
 }
 
+/** How many JSON connections an instance holds now, from its /metrics gauge. */
+export async function jsonConnections(i: Instance): Promise<number> {
+  const text = await (await fetch(`${i.http}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith('herald_connections{protocol="json"}'));
+  return Number(line?.split(' ')[1] ?? NaN);
+}
+
 /** Every instance process still running: killed if the test process exits first. */
 const live = new Set<ChildProcess>();
 process.once('exit', () => {

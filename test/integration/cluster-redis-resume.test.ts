@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Instance, startInstances, waitFor } from '../helpers/instances.js';
+import { Instance, jsonConnections, startInstances, waitFor } from '../helpers/instances.js';
 import { JsonClient } from '../helpers/json-client.js';
 import { TestRedis } from '../helpers/redis.js';
 
@@ -38,12 +38,6 @@ async function connect(i: Instance, extra: Record<string, unknown> = {}): Promis
 }
 
 /** Open JSON sockets an instance reports in /metrics. */
-async function jsonConnections(i: Instance): Promise<number> {
-  const text = await (await fetch(`${i.http}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith('herald_connections{protocol="json"}'));
-  return Number(line?.split(' ')[1] ?? NaN);
-}
-
 /** Follows a `bye` + 1012 (drain) to `next`, resuming there; returns the resumed client. */
 async function follow(c: JsonClient, next: Instance): Promise<JsonClient> {
   const bye = await c.nextJson('bye');

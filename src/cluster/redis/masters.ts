@@ -7,7 +7,7 @@ interface MasterState {
   up: boolean;
   /** The server's run id (changes on every restart: an empty restart loses its keys). */
   runId: string | undefined;
-  /** When it last became reachable with this run id. */
+  /** When it last became reachable with this run id and the cluster served its slots (0: not yet). */
   since: number;
 }
 
@@ -67,7 +67,7 @@ export class Masters {
   stableFor(key: string, now = Date.now()): number {
     if (!this.ctx.conn.sharded) return this.ctx.conn.cmd.status === 'ready' ? now - this.readyAt : 0;
     const state = this.stateOf(key);
-    return state?.up && state.runId ? now - state.since : 0;
+    return state?.up && state.since > 0 ? now - state.since : 0;
   }
 
   /** Addresses of the masters that are down now. */
@@ -121,8 +121,14 @@ export class Masters {
           const runId = /run_id:(\w+)/.exec(info)?.[1];
           const before = state.runId;
           state.runId = runId;
-          state.since = Date.now();
+          state.since = 0;
           state.up = true;
+          // A restarted master answers before the cluster serves its slots again (CLUSTERDOWN):
+          // it counts as stable only from then, or a reaper could take a liveness key that its
+          // owner cannot write back yet for a dead instance.
+          void clusterServes(probe).then((serves) => {
+            if (serves && state.runId === runId && state.up) state.since = Date.now();
+          });
           if (before === undefined) return;
           const emptied = before !== runId;
           if (emptied) this.ctx.log.warn({ master: address }, 'redis cluster master restarted (new run id): registering again what lived there');
@@ -135,4 +141,14 @@ export class Masters {
     });
     probe.connect().catch(() => {});
   }
+}
+
+/** Waits (polling, while the probe is connected) until the node says the cluster is ok. */
+async function clusterServes(probe: Redis): Promise<boolean> {
+  while (probe.status === 'ready') {
+    const info = String(await probe.call('CLUSTER', 'INFO').catch(() => ''));
+    if (info.includes('cluster_state:ok')) return true;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  return false;
 }
