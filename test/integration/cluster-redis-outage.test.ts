@@ -1,8 +1,8 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Instance, startInstances, waitFor } from '../helpers/instances.js';
-import { JsonClient } from '../helpers/json-client.js';
+import { InstanceClients, uniqueIds } from '../helpers/instance-clients.js';
 import { TestRedis } from '../helpers/redis.js';
-import { TestSocket } from '../helpers/socket.js';
+import { JsonClient } from '../helpers/json-client.js';
 
 /**
  * Joins during a Redis outage (docs/operations.md "What works during a Redis outage"): an
@@ -12,21 +12,10 @@ import { TestSocket } from '../helpers/socket.js';
  */
 
 let redis: TestRedis;
-const sockets: TestSocket[] = [];
 const instances: Instance[] = [];
-let seq = 0;
-const uniq = (name: string) => `${name}-${process.pid}-${++seq}`;
-
-async function open(url: string): Promise<TestSocket> {
-  const s = await TestSocket.open(url);
-  sockets.push(s);
-  return s;
-}
-async function json(i: Instance, extra: Record<string, unknown> = {}): Promise<JsonClient> {
-  const c = await JsonClient.connect(i.ws, extra);
-  sockets.push(c.socket);
-  return c;
-}
+const clients = new InstanceClients();
+const { open, json } = clients;
+const uniq = uniqueIds();
 
 async function directory(room: string): Promise<{ peerId: string; role: string; instanceId: string }[]> {
   const client = redis.client();
@@ -42,7 +31,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const s of sockets.splice(0)) s.ws.terminate();
+  clients.closeAll();
   if (!redis.running) await redis.restart();
   await Promise.all(instances.splice(0).map((i) => i.kill()));
 });

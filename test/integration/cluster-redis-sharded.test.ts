@@ -1,9 +1,9 @@
 import { Cluster as IoCluster } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Instance, jsonConnections, startInstances, waitFor } from '../helpers/instances.js';
+import { InstanceClients, uniqueIds } from '../helpers/instance-clients.js';
 import { JsonClient, JsonError } from '../helpers/json-client.js';
 import { roomOnMaster, TestRedisCluster } from '../helpers/redis-cluster.js';
-import { TestSocket } from '../helpers/socket.js';
 
 /**
  * Redis Cluster mode (REDIS_CLUSTER_NODES; docs/operations.md "Redis Cluster") on a real
@@ -13,23 +13,10 @@ import { TestSocket } from '../helpers/socket.js';
 
 let redis: TestRedisCluster;
 let directory: IoCluster;
-const sockets: TestSocket[] = [];
 const instances: Instance[] = [];
-let seq = 0;
-const uniq = (name: string) => `${name}-${process.pid}-${++seq}`;
-
-async function open(url: string): Promise<TestSocket> {
-  const s = await TestSocket.open(url);
-  sockets.push(s);
-  return s;
-}
-const sender = (i: Instance, room: string) => open(`${i.ws}/webrtc/sender/${encodeURIComponent(room)}`);
-const reader = (i: Instance, user: string) => open(`${i.ws}/webrtc/reader/${encodeURIComponent(user)}`);
-async function json(i: Instance, extra: Record<string, unknown> = {}): Promise<JsonClient> {
-  const c = await JsonClient.connect(i.ws, extra);
-  sockets.push(c.socket);
-  return c;
-}
+const clients = new InstanceClients();
+const { sender, reader, json } = clients;
+const uniq = uniqueIds();
 
 async function cluster(n: number, env: Record<string, string> = {}): Promise<Instance[]> {
   const started = await startInstances(n, {
@@ -58,7 +45,7 @@ beforeAll(async () => {
 }, 60_000);
 
 afterEach(async () => {
-  for (const s of sockets.splice(0)) s.ws.terminate();
+  clients.closeAll();
 });
 
 afterAll(async () => {

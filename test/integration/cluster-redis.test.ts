@@ -1,5 +1,6 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Instance, startInstances, waitFor } from '../helpers/instances.js';
+import { InstanceClients, uniqueIds } from '../helpers/instance-clients.js';
 import { JsonClient } from '../helpers/json-client.js';
 import { TestRedis } from '../helpers/redis.js';
 import { TestSocket, refusedStatus } from '../helpers/socket.js';
@@ -11,26 +12,11 @@ import { TestSocket, refusedStatus } from '../helpers/socket.js';
  */
 
 let redis: TestRedis;
-const sockets: TestSocket[] = [];
 const instances: Instance[] = [];
-let seq = 0;
-
+const clients = new InstanceClients();
+const { open, sender, reader, json } = clients;
 /** A room id no other test uses. */
-const uniq = (name: string) => `${name}-${process.pid}-${++seq}`;
-
-async function open(url: string): Promise<TestSocket> {
-  const s = await TestSocket.open(url);
-  sockets.push(s);
-  return s;
-}
-
-const sender = (i: Instance, room: string) => open(`${i.ws}/webrtc/sender/${encodeURIComponent(room)}`);
-const reader = (i: Instance, user: string) => open(`${i.ws}/webrtc/reader/${encodeURIComponent(user)}`);
-async function json(i: Instance, peerId?: string): Promise<JsonClient> {
-  const c = await JsonClient.connect(i.ws, peerId ? { peerId } : {});
-  sockets.push(c.socket);
-  return c;
-}
+const uniq = uniqueIds();
 
 /** A reader joined to `room`, once the sender (if any) has been told. */
 async function joinedReader(i: Instance, user: string, room: string, s?: TestSocket): Promise<TestSocket> {
@@ -45,7 +31,7 @@ beforeAll(async () => {
 });
 
 afterEach(async () => {
-  for (const s of sockets.splice(0)) s.ws.terminate();
+  clients.closeAll();
 });
 
 afterAll(async () => {
@@ -223,8 +209,8 @@ describe('JSON protocol and mixed rooms across instances', () => {
 
   it('mesh peers on three instances hear each other join and leave, and signal each other', async () => {
     const room = uniq('mesh');
-    const p1 = await json(A, uniq('p'));
-    const p2 = await json(B, uniq('p'));
+    const p1 = await json(A, { peerId: uniq('p') });
+    const p2 = await json(B, { peerId: uniq('p') });
     await p1.join(room, 'peer');
     const ack = await p2.join(room, 'peer');
     expect(ack.members).toEqual([{ id: p1.peerId, role: 'peer' }]);
@@ -233,7 +219,7 @@ describe('JSON protocol and mixed rooms across instances', () => {
     expect(await p2.nextJson('signal')).toEqual({ type: 'signal', room, from: p1.peerId, data: { tag: 'hi' } });
     await p2.signal(room, p1.peerId, { tag: 'back' });
     expect((await p1.nextJson('signal')).data).toEqual({ tag: 'back' });
-    const p3 = await json(C, uniq('p'));
+    const p3 = await json(C, { peerId: uniq('p') });
     await p3.join(room, 'peer');
     await Promise.all([p1.nextJson('peer-joined'), p2.nextJson('peer-joined')]);
     await p2.leave(room);
@@ -256,8 +242,8 @@ describe('JSON protocol and mixed rooms across instances', () => {
 
   it('a JSON peer saying hello with its peer id on another instance takes it over (old socket 4000)', async () => {
     const id = uniq('roam');
-    const first = await json(A, id);
-    const again = await json(C, id);
+    const first = await json(A, { peerId: id });
+    const again = await json(C, { peerId: id });
     expect((await first.closed).code).toBe(4000);
     expect(again.peerId).toBe(id);
   });
