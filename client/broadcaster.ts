@@ -1,7 +1,7 @@
 import type { JoinAck } from '../src/protocol/json-messages.js';
 import type { DataMessage, DataPayload } from './data-pipe.js';
 import { Emitter } from './emitter.js';
-import { PeerLink } from './peer-link.js';
+import { isSignalData, PeerLink } from './peer-link.js';
 import { sendTo } from './send-to.js';
 import type { SignalEvent, Signaling } from './signaling.js';
 
@@ -121,7 +121,8 @@ export class Broadcaster extends Emitter<BroadcasterEvents> {
   }
 
   private onSignal({ room, from, data }: SignalEvent): void {
-    if (room !== this.room) return;
+    // Signals that are not ours to apply (another app on the same room) are ignored.
+    if (room !== this.room || !isSignalData(data)) return;
     // A viewer we have no link for (e.g. we reconnected): set one up, then apply its signal.
     (this.links.get(from) ?? this.addViewer(from)).receive(data);
   }

@@ -6,7 +6,7 @@
  */
 export { Signaling, HeraldError } from './signaling.js';
 export type { ConnectionState, SignalingOptions, SignalingEvents, SignalEvent } from './signaling.js';
-export { PeerLink } from './peer-link.js';
+export { isSignalData, PeerLink } from './peer-link.js';
 export type { SignalData, PeerLinkOptions, PeerLinkEvents } from './peer-link.js';
 export { MAX_MESSAGE_BYTES, MAX_QUEUED_BYTES } from './data-pipe.js';
 export type { DataPayload, DataMessage } from './data-pipe.js';

@@ -5,6 +5,14 @@ import { HeraldError } from './signaling.js';
 /** What travels in `signal.data` between SDK peers (and maps onto the seed protocol). */
 export type SignalData = { description: RTCSessionDescriptionInit } | { candidate: RTCIceCandidateInit };
 
+/** Whether a received `signal.data` is one a PeerLink can apply (another app's signals are not). */
+export function isSignalData(data: unknown): data is SignalData {
+  if (typeof data !== 'object' || data === null) return false;
+  const { description, candidate } = data as { description?: unknown; candidate?: unknown };
+  if (description !== undefined) return typeof description === 'object' && description !== null && typeof (description as { type?: unknown }).type === 'string';
+  return typeof candidate === 'object' && candidate !== null;
+}
+
 export interface PeerLinkOptions {
   /** The polite side yields on offer glare; both ends must decide this the same way. */
   polite: boolean;

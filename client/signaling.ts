@@ -35,7 +35,8 @@ export interface SignalingOptions {
 export interface SignalEvent {
   room: string;
   from: string;
-  data: any;
+  /** Whatever the sender put in its `signal`: any JSON value. Check it before use (`isSignalData`). */
+  data: unknown;
 }
 
 export interface SignalingEvents {

@@ -1,7 +1,7 @@
 import type { JoinAck } from '../src/protocol/json-messages.js';
 import { checkSize, MAX_QUEUED_BYTES, snapshot, type DataMessage, type DataPayload } from './data-pipe.js';
 import { Emitter } from './emitter.js';
-import { PeerLink } from './peer-link.js';
+import { isSignalData, PeerLink } from './peer-link.js';
 import { HeraldError, type SignalEvent, type Signaling } from './signaling.js';
 
 export interface ViewerEvents {
@@ -84,7 +84,8 @@ export class Viewer extends Emitter<ViewerEvents> {
   }
 
   private onSignal({ room, from, data }: SignalEvent): void {
-    if (room !== this.room) return;
+    // Signals that are not ours to apply (another app on the same room) are ignored.
+    if (room !== this.room || !isSignalData(data)) return;
     if (!this.link || this.link.remoteId !== from || ('description' in data && data.description?.type === 'offer' && this.link.pc.connectionState === 'closed')) {
       this.dropLink();
       this.link = this.createLink(from);

@@ -42,7 +42,7 @@ beforeAll(() => {
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
 const CLIENT_TS = `
-import { Signaling, Call, Broadcaster, Viewer, HeraldError, PeerLink, MAX_MESSAGE_BYTES } from 'herald/client';
+import { Signaling, Call, Broadcaster, Viewer, HeraldError, PeerLink, MAX_MESSAGE_BYTES, isSignalData } from 'herald/client';
 import type { CallEvents, DataMessage, DataPayload, JoinAck, Welcome, RoleName } from 'herald/client';
 
 const signaling = new Signaling({ url: 'wss://signal.example/ws', token: async () => 'jwt' });
@@ -61,6 +61,9 @@ const off: () => void = call.on('stream', ({ stream }) => stream.getTracks());
 const left: Promise<CallEvents['left']> = call.once('left');
 // @ts-expect-error an unknown event name
 call.on('no-such-event', () => {});
+// @ts-expect-error a signal's data is unknown until checked
+signaling.on('signal', (e) => e.data.description);
+signaling.on('signal', (e) => isSignalData(e.data) && 'description' in e.data && e.data.description.type);
 // @ts-expect-error data is string | ArrayBuffer | ArrayBufferView
 call.send(42);
 // @ts-expect-error to is a peer id
