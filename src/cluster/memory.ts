@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Cluster, ClusterListener, InstanceStatus, RoomSummary } from '../core/cluster.js';
+import type { Cluster, ClusterListener, InstanceStatus, PeerHolding, RoomSummary } from '../core/cluster.js';
 import { Room, checkAdmission } from '../core/room.js';
 import type { LeaveReason, Member, PeerEvent } from '../core/types.js';
 import { LocalDelivery } from './local.js';
@@ -72,6 +72,11 @@ export class MemoryCluster implements Cluster {
 
   async roomMembers(roomId: string): Promise<Member[] | undefined> {
     return this.rooms.get(roomId)?.members();
+  }
+
+  /** One process: there are no other instances. */
+  async remotePeers(): Promise<PeerHolding[]> {
+    return [];
   }
 
   async reportInstance(report: object): Promise<void> {

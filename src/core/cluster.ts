@@ -51,6 +51,14 @@ export interface RoomSummary {
   unavailable?: true;
 }
 
+/** The peers one other instance holds, from the peer directory. */
+export interface PeerHolding {
+  instance: string;
+  peers: string[];
+  /** Set when that instance's part of the directory cannot be read now (`peers` is empty). */
+  unavailable?: true;
+}
+
 /** An instance of the service as the operators' console sees it (GET /api/instances). */
 export interface InstanceStatus {
   id: string;
@@ -124,6 +132,11 @@ export interface Cluster {
 
   listRooms(): Promise<RoomSummary[]>;
   roomMembers(roomId: string): Promise<Member[] | undefined>;
+  /**
+   * The peers every other live instance holds (the caller knows its own): for listings, never
+   * on the message path. It reads one directory set per instance. Memory: none.
+   */
+  remotePeers(): Promise<PeerHolding[]>;
 
   /** Stores this instance's status report (console) for every instance to read; kept about a minute. */
   reportInstance(report: object): Promise<void>;

@@ -14,11 +14,22 @@ const ABOUT = {
   website: 'https://peerjs.com/',
 };
 
-function* localPeerJsIds(hub: Hub): Generator<string> {
-  for (const hubId of hub.peerIds()) {
+function peerJsIds(hubIds: Iterable<string>): string[] {
+  const ids: string[] = [];
+  for (const hubId of hubIds) {
     const id = peerJsId(hubId);
-    if (id !== undefined) yield id;
+    if (id !== undefined) ids.push(id);
   }
+  return ids;
+}
+
+/**
+ * The PeerJS peers of the whole cluster, by instance: this one's from the hub, the others'
+ * from the peer directory (a 503 `unavailable` while it cannot be read).
+ */
+async function peerJsPeersByInstance(hub: Hub): Promise<{ instance: string; peers: string[]; unavailable?: true }[]> {
+  const remote = await hub.cluster.remotePeers();
+  return [{ instance: hub.instanceId, peers: peerJsIds(hub.peerIds()).sort() }, ...remote.map((r) => ({ ...r, peers: peerJsIds(r.peers) }))];
 }
 
 /**
@@ -26,7 +37,8 @@ function* localPeerJsIds(hub: Hub): Generator<string> {
  * fresh id as the plain body; `GET <path><key>/peers` lists peers only when discovery is on
  * (401 otherwise, as PeerServer); `GET <path>` describes the server when the mount is not `/`
  * (at `/` Herald's own index page stays). Like PeerServer, any `<key>` answers here; the
- * WebSocket refuses a wrong one. Operators list PeerJS peers at /api/peerjs/peers.
+ * WebSocket refuses a wrong one. Operators list PeerJS peers at /api/peerjs/peers. Both
+ * listings are cluster-wide.
  */
 export function peerJsRouter(config: Config, hub: Hub, tokens: Tokens | undefined, open: OpenAdminPolicy): Router {
   const { base } = peerJsPaths(config);
@@ -40,14 +52,14 @@ export function peerJsRouter(config: Config, hub: Hub, tokens: Tokens | undefine
     ctx.body = id;
   });
 
-  router.get(`${base}:key/peers`, (ctx) => {
+  router.get(`${base}:key/peers`, async (ctx) => {
     if (!config.peerjsDiscovery) {
       ctx.status = 401;
       ctx.body = 'Unauthorized';
       return;
     }
-    // The peers this instance holds: discovery stays off the cluster (docs/peerjs.md).
-    ctx.body = [...localPeerJsIds(hub)];
+    // Every instance's, as PeerServer lists every peer of its process (docs/peerjs.md).
+    ctx.body = (await peerJsPeersByInstance(hub)).flatMap((i) => i.peers);
   });
 
   if (base !== '/') {
@@ -56,8 +68,9 @@ export function peerJsRouter(config: Config, hub: Hub, tokens: Tokens | undefine
     router.get(base.slice(0, -1), about);
   }
 
-  router.get('/api/peerjs/peers', tokens ? requireToken(tokens, 'admin') : openModeOnly(open), (ctx) => {
-    ctx.body = { instance: hub.instanceId, peers: [...localPeerJsIds(hub)] };
+  router.get('/api/peerjs/peers', tokens ? requireToken(tokens, 'admin') : openModeOnly(open), async (ctx) => {
+    const instances = await peerJsPeersByInstance(hub);
+    ctx.body = { instance: hub.instanceId, peers: instances.flatMap((i) => i.peers), instances };
   });
   return router;
 }

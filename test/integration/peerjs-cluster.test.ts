@@ -1,5 +1,5 @@
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { startInstances, type Instance } from '../helpers/instances.js';
+import { startInstances, waitFor, type Instance } from '../helpers/instances.js';
 import { PeerJsSocket, instanceTarget } from '../helpers/peerjs-targets.js';
 import { TestRedis } from '../helpers/redis.js';
 
@@ -24,7 +24,7 @@ async function connect(i: Instance, id: string, token?: string): Promise<PeerJsS
 
 beforeAll(async () => {
   redis = await TestRedis.start();
-  [A, B] = await startInstances(2, { redisUrl: redis.url, env: { HERALD_PEERJS_EXPIRE_MS: String(EXPIRE_MS) } });
+  [A, B] = await startInstances(2, { redisUrl: redis.url, env: { HERALD_PEERJS_EXPIRE_MS: String(EXPIRE_MS), HERALD_PEERJS_DISCOVERY: 'true' } });
 });
 afterEach(() => {
   for (const s of sockets.splice(0)) s.ws.terminate();
@@ -107,6 +107,27 @@ describe('PeerJS across two instances', () => {
     sockets.push(g);
     expect(await g.nextMessage()).toEqual({ type: 'OPEN' });
     expect((await g.nextAfterMarker('empty')).payload).toEqual({ marker: 'empty' });
+  });
+
+  it('discovery (GET /peerjs/peers) and the admin listing on either instance see the peers of both; a closed peer drops out', async () => {
+    const a = await connect(A, uid('listed-a'));
+    const b = await connect(B, uid('listed-b'));
+    const discovered = async (i: Instance) => (await (await fetch(`${i.http}/peerjs/peers`)).json()) as string[];
+    for (const i of [A, B]) {
+      await waitFor('both peers in discovery', async () => {
+        const ids = await discovered(i);
+        return ids.includes(a.id) && ids.includes(b.id);
+      });
+    }
+    const admin = (await (await fetch(`${A.http}/api/peerjs/peers`)).json()) as { instance: string; peers: string[]; instances: { instance: string; peers: string[] }[] };
+    expect(admin.peers).toEqual(expect.arrayContaining([a.id, b.id]));
+    // By instance: a on the answering instance (listed first), b on the other.
+    expect(admin.instances[0]).toMatchObject({ instance: admin.instance });
+    expect(admin.instances[0]!.peers).toContain(a.id);
+    expect(admin.instances.find((h) => h.peers.includes(b.id))!.instance).not.toBe(admin.instance);
+    expect(new Set(admin.peers).size).toBe(admin.peers.length);
+    await b.close();
+    await waitFor('the closed peer to drop out of A\'s discovery', async () => !(await discovered(A)).includes(b.id));
   });
 
   it('an id is free on B once its holder on A closed', async () => {

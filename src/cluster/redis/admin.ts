@@ -1,4 +1,4 @@
-import type { RoomSummary } from '../../core/cluster.js';
+import type { PeerHolding, RoomSummary } from '../../core/cluster.js';
 import { HeraldError } from '../../core/errors.js';
 import type { Member } from '../../core/types.js';
 import type { Context } from './context.js';
@@ -50,6 +50,33 @@ export class Admin {
     } catch (err) {
       throw mapError(err, roomId, 0);
     }
+  }
+
+  /**
+   * The peers each other live instance holds, from its `{inst:I}:peers` set (one read per
+   * instance: on a Redis Cluster each set lives in its instance's slot). An instance whose
+   * liveness key is gone is left out: it is dead, or about to be reaped.
+   */
+  async remotePeers(): Promise<PeerHolding[]> {
+    const { ctx } = this;
+    this.requireHealthy();
+    let others: string[];
+    try {
+      others = (await ctx.cmd.smembers(ctx.keys.instances)).filter((id) => id !== ctx.me);
+    } catch (err) {
+      throw mapError(err, '', 0);
+    }
+    const held = await Promise.all(
+      others.map(async (instance): Promise<PeerHolding | undefined> => {
+        try {
+          const [alive, peers] = await Promise.all([ctx.cmd.exists(ctx.keys.instance(instance, 'alive')), ctx.cmd.smembers(ctx.keys.instance(instance, 'peers'))]);
+          return alive === 1 ? { instance, peers: peers.sort() } : undefined;
+        } catch {
+          return { instance, peers: [], unavailable: true };
+        }
+      }),
+    );
+    return held.filter((h): h is PeerHolding => h !== undefined).sort((a, b) => a.instance.localeCompare(b.instance));
   }
 
   private requireHealthy(): void {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../config.js';
-import type { Cluster, ClusterListener, Handoff, InstanceStatus, ResumeClaim, RoomSummary } from '../../core/cluster.js';
+import type { Cluster, ClusterListener, Handoff, InstanceStatus, PeerHolding, ResumeClaim, RoomSummary } from '../../core/cluster.js';
 import { HeraldError } from '../../core/errors.js';
 import type { Room } from '../../core/room.js';
 import { eventRoom, type LeaveReason, type Member, type PeerEvent } from '../../core/types.js';
@@ -39,7 +39,7 @@ const STOP_HANDOFF_MS = 5000;
  *   peers.ts         peer claims, resume hand-off, forwarding
  *   registration.ts  liveness, crash reaping, registering again after an outage
  *   masters.ts       Redis Cluster masters: which are up, which restarted empty
- *   admin.ts         the cluster-wide room listing
+ *   admin.ts         the cluster-wide room and peer listings
  *
  * Local delivery is LocalDelivery (src/cluster/local.ts), shared with the memory cluster.
  * Boot: `start()` waits up to BOOT_WAIT_MS for Redis; if it is not reachable by then the
@@ -179,6 +179,10 @@ export class RedisCluster implements Cluster {
 
   reportInstance(report: object): Promise<void> {
     return this.reports.publish(report);
+  }
+
+  remotePeers(): Promise<PeerHolding[]> {
+    return this.ctx.admin.remotePeers();
   }
 
   instances(): Promise<InstanceStatus[]> {
