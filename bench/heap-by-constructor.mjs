@@ -3,7 +3,7 @@
 // --heapsnapshot-signal, takes a heap snapshot with no clients and one with N idle joined
 // connections (N/2 pairs, as in the bench), and prints what the difference is made of.
 //
-//   node bench/heap-by-constructor.mjs [seed|json] [connections=2000]
+//   node bench/heap-by-constructor.mjs [seed|json|peerjs|peerserver] [connections=2000]
 //
 // The generator is this process (not the server), so the server's heap holds only its own
 // per-connection state. Loopback only.
@@ -20,7 +20,9 @@ const conns = Number(process.argv[3] ?? 2000);
 const dir = mkdtempSync(join(tmpdir(), 'herald-heap-'));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const server = spawn(process.execPath, ['--expose-gc', '--heapsnapshot-signal=SIGUSR2', join(ROOT, 'dist', 'cli.js'), 'serve', '--port', '0', '--host', '127.0.0.1'], {
+// `peerserver`: the same PeerJS clients against the real PeerServer (bench/peer-server.mjs), to compare.
+const serverArgs = target === 'peerserver' ? [join(ROOT, 'bench', 'peer-server.mjs')] : [join(ROOT, 'dist', 'cli.js'), 'serve', '--port', '0', '--host', '127.0.0.1'];
+const server = spawn(process.execPath, ['--expose-gc', '--heapsnapshot-signal=SIGUSR2', ...serverArgs], {
   cwd: dir,
   env: { ...process.env, LOG_LEVEL: 'warn', HERALD_JOIN_TIMEOUT_MS: '0', HERALD_MAX_CONNECTIONS_PER_IP: '0', HERALD_RATE_BURST: '1000000000', HERALD_RATE_PER_SECOND: '1000000000' },
   stdio: ['ignore', 'pipe', 'pipe'],
@@ -105,7 +107,15 @@ function next(ws, pred) {
 
 const empty = byConstructor(await snapshot());
 for (let i = 0; i < conns / 2; i++) {
-  if (target === 'seed') {
+  if (target === 'peerjs' || target === 'peerserver') {
+    // Registered PeerJS peers (no rooms): the client waits for OPEN.
+    // OPEN may come in the same packet as the upgrade: listen before the socket opens.
+    for (const id of [`a${i}`, `b${i}`]) {
+      const ws = new WebSocket(`ws://127.0.0.1:${port}/peerjs?key=peerjs&id=${id}&token=t${id}`, { perMessageDeflate: false });
+      clients.push(ws);
+      await next(ws, (t) => t.includes('"OPEN"'));
+    }
+  } else if (target === 'seed') {
     const a = await open(`/webrtc/sender/r${i}`);
     const b = await open(`/webrtc/reader/u${i}`);
     const joined = next(a, (t) => t === `join|u${i}`);

@@ -7,6 +7,14 @@ import { Presence } from './presence.js';
 import type { Room } from './room.js';
 import { maySignal, type LeaveReason, type Member, type Payload, type PeerEvent, type Protocol, type Role, type Sequenced, type Session } from './types.js';
 
+/** The rooms of a room-less (direct) peer: none, ever. One shared map (memory per idle peer). */
+class NoRooms extends Map<string, Role> {
+  override set(): this {
+    throw new HeraldError('forbidden', 'a room-less peer joins no rooms');
+  }
+}
+const NO_ROOMS: Map<string, Role> = new NoRooms();
+
 export interface HubOptions {
   /** 0 = no cap. */
   maxPeersPerRoom: number;
@@ -156,7 +164,7 @@ export class Hub implements ClusterListener {
       protocol: session.protocol,
       session,
       detached: undefined,
-      rooms: new Map(),
+      rooms: direct ? NO_ROOMS : new Map(),
       // Room-less peers never resume: no token, no index entry (memory per idle peer).
       resumeToken: direct ? '' : randomBytes(18).toString('base64url'),
       seq: 0,
@@ -176,7 +184,7 @@ export class Hub implements ClusterListener {
       throw err;
     }
     if (!handoff) return { peerId, resumeToken: state.resumeToken, rooms: state.rooms };
-    for (const [room, role] of handoff.rooms) state.rooms.set(room, role);
+    if (state.rooms !== NO_ROOMS) for (const [room, role] of handoff.rooms) state.rooms.set(room, role);
     if (this.peers.get(peerId) === state) {
       // The stream goes on where the previous instance left it: what it gave but never heard
       // acknowledged is replayed past the client's lastSeq, then what waited.
@@ -238,6 +246,7 @@ export class Hub implements ClusterListener {
 
   async join(peerId: string, roomId: string, role: Role): Promise<Room> {
     const state = this.requirePeer(peerId);
+    if (state.rooms === NO_ROOMS) throw new HeraldError('forbidden', 'a room-less peer joins no rooms');
     checkGrant(state.grant, roomId, role);
     const current = state.rooms.get(roomId);
     if (current !== undefined && current !== role) {

@@ -33,6 +33,7 @@ export abstract class Connection implements Session {
     ws.on('close', (code) => {
       this.guard.dispose();
       this.closed(code);
+      ctx.ended(this, code);
     });
   }
 

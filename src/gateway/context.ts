@@ -1,4 +1,5 @@
 import type { Hub } from '../core/hub.js';
+import type { Session } from '../core/types.js';
 import type { Logger } from '../observability/logger.js';
 import type { Metrics } from '../observability/metrics.js';
 import type { IceServer } from '../protocol/json-messages.js';
@@ -14,6 +15,11 @@ export interface ConnectionContext {
   /** Cap on one JSON signal's serialized size, below the frame cap. */
   maxSignalBytes: number;
   iceServers(identity: string | undefined): IceServer[];
+  /**
+   * A connection's socket closed, after the adapter told the core: the gateway's bookkeeping.
+   * Called by the connection's own close listener (one listener fewer per socket).
+   */
+  ended(session: Session, code: number): void;
 }
 
 export { CLOSE } from '../protocol/close-codes.js';

@@ -35,7 +35,8 @@ export class Gateway {
   private readonly heartbeat: Heartbeat;
   private readonly ctx: ConnectionContext;
   /** Every open protocol connection, so shutdown can close each the way its protocol expects. */
-  private readonly sessions = new Set<Session>();
+  /** Open connections, with what their log lines say about them. */
+  private readonly sessions = new Map<Session, Record<string, string>>();
   readonly admission: Admission;
   private accepting = true;
   /** The PeerJS endpoint (`<HERALD_PEERJS_PATH>peerjs`) and its heartbeat check. */
@@ -70,19 +71,20 @@ export class Gateway {
       heartbeatMs: config.heartbeatMs,
       maxSignalBytes: config.maxSignalBytes,
       iceServers: (identity) => iceServersFor(config, identity),
+      ended: (session, code) => this.ended(session, code),
     };
   }
 
   /** The open JSON-protocol connection of `peerId` on this instance, if any (operations, tests). */
   jsonConnection(peerId: string): JsonConnection | undefined {
-    for (const s of this.sessions) if (s instanceof JsonConnection && s.peerId === peerId) return s;
+    for (const s of this.sessions.keys()) if (s instanceof JsonConnection && s.peerId === peerId) return s;
     return undefined;
   }
 
   /** Open sockets by protocol (for metrics). */
   connectionCounts(): Record<Protocol, number> {
     const counts = { seed: 0, json: 0, peerjs: 0 };
-    for (const s of this.sessions) counts[s.protocol]++;
+    for (const s of this.sessions.keys()) counts[s.protocol]++;
     return counts;
   }
 
@@ -116,7 +118,7 @@ export class Gateway {
   async closeAll(reason: string, deadlineMs: number): Promise<void> {
     this.stopAccepting();
     const open = [...this.wss.clients];
-    for (const session of this.sessions) {
+    for (const session of this.sessions.keys()) {
       session.close(session.protocol === 'json' ? CLOSE.restart : CLOSE.goingAway, reason);
     }
     for (const ws of open) if (ws.readyState === ws.OPEN) closeSocket(ws, CLOSE.goingAway, reason);
@@ -194,7 +196,7 @@ export class Gateway {
     if (url.pathname === '/ws') {
       const connection = new JsonConnection(ws, this.ctx, grant);
       this.expireWith(ws, connection, grant);
-      return this.track(ws, connection, { ip, protocol: 'json' });
+      return this.track(connection, { ip, protocol: 'json' });
     }
     const seed = parseSeedPath(url.pathname);
     if (typeof seed === 'string') {
@@ -204,7 +206,7 @@ export class Gateway {
     }
     const connection = new SeedConnection(ws, this.ctx, seed.role, seed.id, grant);
     this.expireWith(ws, connection, grant);
-    this.track(ws, connection, { ip, protocol: 'seed', role: seed.role, peer: connection.peerId });
+    this.track(connection, { ip, protocol: 'seed', role: seed.role, peer: connection.peerId });
   }
 
   /**
@@ -216,7 +218,7 @@ export class Gateway {
     if (typeof query === 'string') return refusePeerJs(ws, 'bad-request', query);
     const connection = new PeerJsConnection(ws, this.ctx, this.peerjsLiveness, query.id, query.token, grant);
     this.expireWith(ws, connection, grant);
-    this.track(ws, connection, { ip, protocol: 'peerjs', peer: query.id });
+    this.track(connection, { ip, protocol: 'peerjs', peer: query.id });
   }
 
   /**
@@ -232,14 +234,17 @@ export class Gateway {
     ws.once('close', () => clearTimeout(timer));
   }
 
-  private track(ws: WebSocket, session: Session, fields: Record<string, string>): void {
-    this.sessions.add(session);
+  private track(session: Session, fields: Record<string, string>): void {
     // Fields are logged inline rather than through a child logger per connection (memory).
+    this.sessions.set(session, fields);
     this.log.info(fields, 'connected');
-    ws.once('close', (code) => {
-      this.sessions.delete(session);
-      this.log.info({ ...fields, code }, 'disconnected');
-    });
+  }
+
+  /** The connection's own close listener calls this (ConnectionContext.ended). */
+  private ended(session: Session, code: number): void {
+    const fields = this.sessions.get(session);
+    if (!this.sessions.delete(session)) return;
+    this.log.info({ ...fields, code }, 'disconnected');
   }
 }
 

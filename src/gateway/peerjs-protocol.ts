@@ -9,6 +9,7 @@ import { ERROR_TABLE, closeCodeOf } from '../protocol/error-table.js';
 import { rawMember } from '../protocol/raw-member.js';
 import { Connection } from './connection.js';
 import { CLOSE, type ConnectionContext } from './context.js';
+import type { GuardLimits } from './guard.js';
 import { closeSocket, sendText } from './send.js';
 
 /**
@@ -75,7 +76,10 @@ export function checkPeerJsGrant(grant: Grant | undefined, id: string | null): v
  * `sub` when there is one, so the cluster compares identities without storing secrets.
  */
 export function peerJsIdentity(token: string, grant: Grant | undefined): string {
-  return 'peerjs:' + createHash('sha256').update(`${grant?.sub ?? ''}\n${token}`).digest('base64url').slice(0, 22);
+  const identity = 'peerjs:' + createHash('sha256').update(`${grant?.sub ?? ''}\n${token}`).digest('base64url').slice(0, 22);
+  // Copied into one flat string: kept as is, it is a rope over a slice of the whole digest's
+  // string, which keeps all three alive for the peer's lifetime (about 100 bytes per idle peer).
+  return Buffer.from(identity, 'latin1').toString('latin1');
 }
 
 /**
@@ -125,6 +129,17 @@ export class PeerJsLiveness {
   }
 }
 
+/**
+ * The guard limits of PeerJS sockets: the instance's rate, and no join timeout (there are no
+ * rooms; liveness is the heartbeat's job). One object per instance, not one per socket.
+ */
+const roomlessLimits = new WeakMap<GuardLimits, GuardLimits>();
+function withoutJoinTimeout(limits: GuardLimits): GuardLimits {
+  let found = roomlessLimits.get(limits);
+  if (!found) roomlessLimits.set(limits, (found = { rateBurst: limits.rateBurst, ratePerSecond: limits.ratePerSecond, joinTimeoutMs: 0 }));
+  return found;
+}
+
 /** One PeerJS client's socket. */
 export class PeerJsConnection extends Connection implements Session {
   readonly protocol = 'peerjs' as const;
@@ -143,8 +158,7 @@ export class PeerJsConnection extends Connection implements Session {
     token: string,
     grant: Grant | undefined,
   ) {
-    // No rooms, so no join timeout: liveness is the heartbeat's job.
-    super(ws, ctx, { ...ctx.limits, joinTimeoutMs: 0 });
+    super(ws, ctx, withoutJoinTimeout(ctx.limits));
     this.peerId = hubPeerId(id);
     liveness.watch(this);
     void this.inbox.waitFor(this.open(peerJsIdentity(token, grant), grant));

@@ -48,6 +48,21 @@ describe('Hub: direct addressing', () => {
     h.stop();
   });
 
+  it('a room-less peer cannot join a room (forbidden); rooms and other room-less peers are untouched', async () => {
+    const h = await hub();
+    const a = new FakeSession();
+    const b = new FakeSession();
+    await h.connectDirect('a', a, 'id');
+    await h.connectDirect('b', b, 'id');
+    await expect(h.join('a', 'r', 'peer')).rejects.toMatchObject({ code: 'forbidden' });
+    expect(h.roomCount).toBe(0);
+    expect(h.roomsHeld('a')).toBe(0);
+    expect(h.roomsHeld('b')).toBe(0);
+    h.sendDirect('a', 'b', msg('OFFER', 1));
+    expect(b.events).toHaveLength(1);
+    h.stop();
+  });
+
   it('another identity cannot take a held id; the same identity takes it over', async () => {
     const h = await hub();
     const first = new FakeSession();
