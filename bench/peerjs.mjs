@@ -14,8 +14,8 @@
 // Loopback only; every loop is bounded in count and time. Self-contained: nothing here is shared
 // with bench/run.mjs but probe.mjs.
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { availableParallelism, cpus, loadavg } from 'node:os';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { availableParallelism, cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath, pathToFileURL } from 'node:url';
@@ -151,7 +151,7 @@ async function run() {
   const get = (t, label) => {
     const runs = results[t].filter((r) => r.label === label && !r.error);
     if (runs.length === 0) return undefined;
-    return Object.fromEntries(['msgPerSec', 'srvUsPerMsg', 'rssKbPerConn', 'srvCpuPct'].map((k) => [k, median(runs.map((r) => r[k]))]));
+    return Object.fromEntries(['msgPerSec', 'srvUsPerMsg', 'rssKbPerConn', 'heapKbPerConn', 'srvCpuPct'].map((k) => [k, median(runs.map((r) => r[k]))]));
   };
   const rows = [
     ['PeerJS relay 2.5 KB, msg/s', (t) => get(t, 'thr2500')?.msgPerSec, 'higher', '≥ 1.5×'],
@@ -159,6 +159,7 @@ async function run() {
     ['PeerJS relay 2.5 KB, server µs per msg', (t) => get(t, 'thr2500')?.srvUsPerMsg, 'lower', '(CPU cost)'],
     ['PeerJS relay 250 B, server µs per msg', (t) => get(t, 'thr250')?.srvUsPerMsg, 'lower', '(CPU cost)'],
     [`PeerJS memory per idle conn (${P.idleConns}), KB`, (t) => get(t, 'idle')?.rssKbPerConn, 'lower', '≤ 1×'],
+    [`PeerJS JS heap per idle conn (${P.idleConns}), KB`, (t) => get(t, 'idle')?.heapKbPerConn, 'lower', '(live objects)'],
     [`PeerJS idle CPU (${P.idleConns}, HEARTBEAT every ${P.heartbeatMs / 1000} s, ${P.idleMeasureMs / 1000} s), % of a core`, (t) => get(t, 'idle')?.srvCpuPct, 'lower', '≤ 1×'],
   ];
   const fmt = (v) => (v === undefined || Number.isNaN(v) ? 'n/a' : v >= 100 ? Math.round(v).toLocaleString('en-US') : v.toFixed(2));
@@ -209,9 +210,17 @@ async function load(spec) {
   };
   const gc = async () => {
     try {
-      process.kill(spec.pid, 'SIGUSR2'); // bench/probe.mjs: global.gc()
+      process.kill(spec.pid, 'SIGUSR2'); // bench/probe.mjs: global.gc(), then memoryUsage() to a file
     } catch {}
     await sleep(500);
+  };
+  /** The server's live JS heap after the last gc(), in KB (bench/probe.mjs writes it). */
+  const heapUsedKb = () => {
+    try {
+      return JSON.parse(readFileSync(join(tmpdir(), `herald-probe-${spec.pid}.json`), 'utf8')).heapUsed / 1024;
+    } catch {
+      return NaN;
+    }
   };
 
   let seq = 0;
@@ -308,7 +317,7 @@ async function load(spec) {
 
   async function idle(sc) {
     await gc();
-    const rss0 = rssKb();
+    const [rss0, heap0] = [rssKb(), heapUsedKb()];
     const socks = await connectMany(sc.conns);
     let closed = 0;
     for (const s of socks) s.ws.once('close', () => closed++);
@@ -324,14 +333,15 @@ async function load(spec) {
     }, TICK);
     await sleep(sc.idleSettleMs);
     await gc();
-    const rss1 = rssKb();
+    const [rss1, heap1] = [rssKb(), heapUsedKb()];
+    rmSync(join(tmpdir(), `herald-probe-${spec.pid}.json`), { force: true });
     const [c0, t0] = [cpuUs(), performance.now()];
     await sleep(sc.idleMeasureMs);
     const [c1, t1] = [cpuUs(), performance.now()];
     clearInterval(beat);
     const droppedMeanwhile = closed;
     await closeAll(socks);
-    return { kind: 'idle', label: sc.label, conns: socks.length, rssKbBefore: rss0, rssKbAfter: rss1, rssKbPerConn: (rss1 - rss0) / socks.length, srvCpuPct: (100 * (c1 - c0)) / ((t1 - t0) * 1000), measuredMs: t1 - t0, droppedMeanwhile };
+    return { kind: 'idle', label: sc.label, conns: socks.length, rssKbBefore: rss0, rssKbAfter: rss1, rssKbPerConn: (rss1 - rss0) / socks.length, heapKbPerConn: (heap1 - heap0) / socks.length, srvCpuPct: (100 * (c1 - c0)) / ((t1 - t0) * 1000), measuredMs: t1 - t0, droppedMeanwhile };
   }
 
   for (const sc of spec.scenarios) {

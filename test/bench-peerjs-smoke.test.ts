@@ -35,7 +35,7 @@ describe('PeerJS bench smoke', () => {
     };
     for (const name of ['PeerJS relay 2.5 KB, msg/s', 'PeerJS relay 250 B, msg/s']) expect(row(name)[4]).toMatch(/^\d+\.\d\d×$/);
     // A smoke run's idle window is too short for CPU to register; both servers are measured.
-    for (const name of ['PeerJS memory per idle conn', 'PeerJS idle CPU']) {
+    for (const name of ['PeerJS memory per idle conn', 'PeerJS JS heap per idle conn', 'PeerJS idle CPU']) {
       const [, , peer, herald] = row(name);
       expect(peer).toMatch(/^-?[\d,.]+$/);
       expect(herald).toMatch(/^-?[\d,.]+$/);

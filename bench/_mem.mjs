@@ -1,0 +1,20 @@
+// one-off: memoryUsage breakdown at N idle PeerJS peers, Herald vs PeerServer
+import { spawn } from 'node:child_process';
+import WebSocket from 'ws';
+const target = process.argv[2]; const N = Number(process.argv[3] ?? 10000);
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+const pre = `data:text/javascript,${encodeURIComponent("process.on('SIGUSR2',()=>{globalThis.gc();globalThis.gc();const m=process.memoryUsage();console.log('MEM '+JSON.stringify(m))})")}`;
+const args = target === 'peer' ? ['bench/peer-server.mjs'] : ['dist/cli.js', 'serve', '--port', '0', '--host', '127.0.0.1'];
+const srv = spawn(process.execPath, ['--expose-gc', '--import', pre, ...args], { env: { ...process.env, LOG_LEVEL: 'warn', HERALD_MAX_CONNECTIONS_PER_IP: '0', HERALD_MAX_CONNECTIONS: '0', HERALD_RATE_BURST: '1000000000', HERALD_RATE_PER_SECOND: '1000000000' }, stdio: ['ignore', 'pipe', 'pipe'] });
+let out = ''; srv.stdout.on('data', (d) => (out += d)); srv.stderr.on('data', (d) => (out += d));
+while (!/listening on http:\/\/[^:]+:(\d+)/.test(out)) await sleep(50);
+const port = Number(/listening on http:\/\/[^:]+:(\d+)/.exec(out)[1]);
+const mem = async () => { const n = out.length; srv.kill('SIGUSR2'); while (!out.slice(n).includes('MEM ')) await sleep(50); return JSON.parse(out.slice(n).split('MEM ')[1].split('\n')[0]); };
+const m0 = await mem();
+const socks = [];
+for (let i = 0; i < N; i += 100) await Promise.all(Array.from({ length: 100 }, (_, k) => new Promise((res) => { const ws = new WebSocket(`ws://127.0.0.1:${port}/peerjs?key=peerjs&id=p${i + k}&token=t`, { perMessageDeflate: false }); socks.push(ws); ws.on('message', () => res()); ws.on('error', res); })));
+await sleep(1000);
+const m1 = await mem();
+const d = Object.fromEntries(Object.keys(m1).map((k) => [k, ((m1[k] - m0[k]) / 1024 / N).toFixed(2)]));
+console.log(target, 'KB per conn', JSON.stringify(d));
+for (const s of socks) s.terminate(); srv.kill('SIGKILL'); process.exit(0);
