@@ -36,9 +36,17 @@ export interface DirectMail {
  * `ttlMs`, all of the pair's waiting messages are dropped together and the sender is told
  * once, as PeerServer clears a target's whole queue (an OFFER and its CANDIDATEs expire
  * as one). A message of the pair queued after that starts a new wait.
+ *
+ * A message the cluster could not take at all (Redis away) is answered at once, also once
+ * per pair: an OFFER and the CANDIDATEs after it get one EXPIRE, not one each.
  */
+/** Past this many remembered refusals, the stale ones are swept (bounds memory in an outage). */
+const MAX_REFUSED_PAIRS = 10_000;
+
 export class DirectExpiry {
   private readonly timers = new Map<string, NodeJS.Timeout>();
+  /** Pairs whose sender was told the cluster refused a message, until when (performance.now()). */
+  private readonly refused = new Map<string, number>();
 
   constructor(
     private readonly mail: () => DirectMail,
@@ -55,6 +63,19 @@ export class DirectExpiry {
     return this.timers.has(`${from}\n${to}`);
   }
 
+  /**
+   * The cluster could not take a message from `from` to `to`: true when the sender is to be
+   * told now, false when it was told within the last `ttlMs` (or its queued messages will be).
+   */
+  refusedNow(from: string, to: string): boolean {
+    const key = `${from}\n${to}`;
+    const now = performance.now();
+    if (this.timers.has(key) || (this.refused.get(key) ?? 0) > now) return false;
+    if (this.refused.size >= MAX_REFUSED_PAIRS) for (const [k, until] of this.refused) if (until <= now) this.refused.delete(k);
+    this.refused.set(key, now + this.ttlMs);
+    return true;
+  }
+
   /** A message from `from` to `to` was queued at `at`. */
   queued(from: string, to: string, at: number): void {
     const key = `${from}\n${to}`;
@@ -65,6 +86,7 @@ export class DirectExpiry {
   stop(): void {
     for (const timer of this.timers.values()) clearTimeout(timer);
     this.timers.clear();
+    this.refused.clear();
   }
 
   private arm(key: string, from: string, to: string, ms: number): void {

@@ -340,7 +340,8 @@ export class Hub implements ClusterListener {
       else if (outcome === 'sent') this.observer.relayed?.(payload, (performance.now() - started) / 1000);
       // A full queue: the sender hears once, now or when its waiting messages expire.
       else if (!this.directExpiry.waiting(fromId, toId)) bounce();
-    }, bounce);
+      // The cluster could not take it (Redis away): the sender hears at once, once per pair.
+    }, () => wait && this.directExpiry.refusedNow(fromId, toId) && bounce());
   }
 
   // ---- ClusterListener: what the cluster reports back, on every instance involved ----

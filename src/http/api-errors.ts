@@ -1,19 +1,18 @@
 import type { Context, Next } from 'koa';
 import { isHeraldError } from '../core/errors.js';
-
-/** HTTP status for each error code an API route may answer with. */
-const STATUS: Record<string, number> = { 'bad-request': 400, forbidden: 403, 'not-found': 404, unavailable: 503 };
+import { httpStatusOf } from '../protocol/error-table.js';
 
 /**
  * Koa middleware: a HeraldError thrown by a route (e.g. `unavailable` while Redis is away)
- * becomes its HTTP status with the same `{error, message}` body as every API answer.
+ * becomes its HTTP status from the error table, with the same `{error, message}` body as
+ * every API answer. Anything else is left to Koa (a logged 500).
  */
 export async function apiErrors(ctx: Context, next: Next): Promise<void> {
   try {
     await next();
   } catch (err) {
-    if (!isHeraldError(err) || !(err.code in STATUS)) throw err;
-    ctx.status = STATUS[err.code]!;
+    if (!isHeraldError(err)) throw err;
+    ctx.status = httpStatusOf(err.code)[0];
     ctx.body = { error: err.code, message: err.message };
   }
 }

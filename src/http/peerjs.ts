@@ -5,6 +5,7 @@ import type { Config } from '../config.js';
 import type { Hub } from '../core/hub.js';
 import { hubPeerId, peerJsId, peerJsPaths } from '../gateway/peerjs-protocol.js';
 import { openModeOnly, type OpenAdminPolicy } from './admin.js';
+import { apiErrors } from './api-errors.js';
 import { requireToken } from './auth.js';
 
 /** What PeerServer answers at its mount (its app.json), so tools probing the mount see PeerServer. */
@@ -52,7 +53,7 @@ export function peerJsRouter(config: Config, hub: Hub, tokens: Tokens | undefine
     ctx.body = id;
   });
 
-  router.get(`${base}:key/peers`, async (ctx) => {
+  router.get(`${base}:key/peers`, apiErrors, async (ctx) => {
     if (!config.peerjsDiscovery) {
       ctx.status = 401;
       ctx.body = 'Unauthorized';
@@ -68,7 +69,7 @@ export function peerJsRouter(config: Config, hub: Hub, tokens: Tokens | undefine
     router.get(base.slice(0, -1), about);
   }
 
-  router.get('/api/peerjs/peers', tokens ? requireToken(tokens, 'admin') : openModeOnly(open), async (ctx) => {
+  router.get('/api/peerjs/peers', apiErrors, tokens ? requireToken(tokens, 'admin') : openModeOnly(open), async (ctx) => {
     const instances = await peerJsPeersByInstance(hub);
     ctx.body = { instance: hub.instanceId, peers: instances.flatMap((i) => i.peers), instances };
   });

@@ -148,6 +148,41 @@ describe('PeerJS across two instances', () => {
     }
   });
 
+  it('while Redis is down: peers on one instance keep talking, a peer elsewhere gets one EXPIRE per pair, a new id opens; all recovers on the same sockets', { timeout: 60_000 }, async () => {
+    const a = await connect(A, uid('out-a'));
+    const near = await connect(A, uid('out-near'));
+    const far = await connect(B, uid('out-far'));
+    await redis.kill();
+    await Promise.all([A.waitReady(503), B.waitReady(503)]);
+
+    a.json({ type: 'OFFER', dst: near.id, payload: 'local' });
+    expect(await near.nextMessage()).toEqual({ type: 'OFFER', src: a.id, dst: near.id, payload: 'local' });
+    // An OFFER and its CANDIDATEs for a peer on B: one EXPIRE (the client's peer-unavailable), at once.
+    a.json({ type: 'OFFER', dst: far.id, payload: 'far' });
+    for (let n = 0; n < 3; n++) a.json({ type: 'CANDIDATE', dst: far.id, payload: n });
+    expect(await a.nextMessage()).toEqual({ type: 'EXPIRE', src: far.id, dst: a.id });
+    expect((await a.nextAfterMarker('one-expire')).payload).toEqual({ marker: 'one-expire' });
+    // A new id is admitted on the instance it reaches, and bound in the directory afterwards.
+    const late = await connect(A, uid('out-late'));
+    late.json({ type: 'OFFER', dst: a.id, payload: 'late' });
+    expect(await a.nextMessage()).toEqual({ type: 'OFFER', src: late.id, dst: a.id, payload: 'late' });
+    // The cluster-wide listing cannot be read: it says so rather than list one instance.
+    expect((await fetch(`${A.http}/peerjs/peers`)).status).toBe(503);
+
+    await redis.restart();
+    await Promise.all([A.waitReady(200), B.waitReady(200)]);
+    // Every instance writes its peers back: once B's listing shows A's, relay crosses again.
+    await waitFor('A\'s peers in the directory again', async () => {
+      const ids = (await (await fetch(`${B.http}/peerjs/peers`)).json()) as string[];
+      return [a.id, near.id, late.id, far.id].every((id) => ids.includes(id));
+    });
+    a.json({ type: 'OFFER', dst: far.id, payload: 'after' });
+    expect(await far.nextMessage()).toEqual({ type: 'OFFER', src: a.id, dst: far.id, payload: 'after' });
+    far.json({ type: 'ANSWER', dst: late.id, payload: 'back' });
+    expect(await late.nextMessage()).toEqual({ type: 'ANSWER', src: far.id, dst: late.id, payload: 'back' });
+    for (const s of [a, near, far, late]) expect(s.ws.readyState).toBe(s.ws.OPEN);
+  });
+
   // Last: it drains A for good.
   it("a drain closes A's PeerJS sockets with 1001 and the same id and token open again on B", async () => {
     const id = uid('drained');

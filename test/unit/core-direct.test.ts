@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryCluster } from '../../src/cluster/memory.js';
+import type { DirectMail } from '../../src/core/direct.js';
+import { HeraldError } from '../../src/core/errors.js';
 import { Hub } from '../../src/core/hub.js';
 import type { Payload, PeerEvent, Session } from '../../src/core/types.js';
 
@@ -105,6 +107,37 @@ describe('Hub: direct addressing', () => {
     expect(b.events).toEqual([{ type: 'direct-expired', to: 'ghost' }]);
     // Nothing is left for the ghost.
     expect(await h.connectDirect('ghost', new FakeSession(), 'id')).toEqual([]);
+    h.stop();
+  });
+
+  it('when the cluster cannot take messages (Redis away), a sender is told at once, once per pair, and again after the expiry', async () => {
+    const refusing: DirectMail = {
+      post: () => Promise.reject(new HeraldError('unavailable', 'the cluster is unreachable')),
+      collect: async () => [],
+      expire: async () => 0,
+    };
+    class RefusingCluster extends MemoryCluster {
+      override readonly direct = refusing;
+    }
+    const cluster = new RefusingCluster();
+    const h = new Hub(cluster, { maxPeersPerRoom: 0, maxRoomsPerPeer: 0, resumeGraceMs: 0, resumeQueueMax: 4, directTtlMs: 50, directQueueMax: 8 });
+    await cluster.start(h);
+    const a = new FakeSession();
+    await h.connectDirect('a', a, 'id');
+    h.sendDirect('a', 'elsewhere', msg('LEAVE'), false); // must not wait: no answer, and no pair remembered
+    for (let i = 0; i < 5; i++) h.sendDirect('a', 'elsewhere', msg('CANDIDATE', i));
+    h.sendDirect('a', 'other', msg('OFFER'));
+    await new Promise((r) => setImmediate(r)); // every refusal has settled
+    expect(a.events).toEqual([
+      { type: 'direct-expired', to: 'elsewhere' },
+      { type: 'direct-expired', to: 'other' },
+    ]);
+    // Past the expiry, a new refusal for the pair is told again.
+    const until = performance.now() + 60;
+    while (performance.now() < until) await new Promise((r) => setTimeout(r, 10));
+    h.sendDirect('a', 'elsewhere', msg('OFFER'));
+    await new Promise((r) => setImmediate(r));
+    expect(a.events).toHaveLength(3);
     h.stop();
   });
 
