@@ -4,6 +4,7 @@ import type { PeerEvent, Protocol, Session } from '../core/types.js';
 import { closeCodeOf } from '../protocol/error-table.js';
 import { CLOSE, type ConnectionContext } from './context.js';
 import { Guard, type GuardLimits, type Violation } from './guard.js';
+import { heard } from './heartbeat.js';
 import { Inbox } from './inbox.js';
 import { closeSocket, sendText } from './send.js';
 
@@ -25,6 +26,7 @@ export abstract class Connection implements Session {
   ) {
     this.guard = new Guard(limits, (v) => this.violated(v));
     ws.on('message', (data, isBinary) => {
+      heard(ws);
       this.received();
       if (isBinary) return this.binaryFrame();
       if (!this.guard.allow()) return this.refuse('rate-limited', 'too many messages; slow down');

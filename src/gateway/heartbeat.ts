@@ -10,7 +10,19 @@ import type { WebSocket } from 'ws';
 const AWAITING = Symbol('herald.awaiting');
 /** The slot (a set of sockets pinged on the same tick) a socket belongs to. */
 const SLOT = Symbol('herald.slot');
-type Watched = WebSocket & { [AWAITING]?: Buffer | null; [SLOT]?: Set<Watched> };
+/** A message arrived from the socket since its last visit. */
+const HEARD = Symbol('herald.heard');
+type Watched = WebSocket & { [AWAITING]?: Buffer | null; [SLOT]?: Set<Watched>; [HEARD]?: boolean };
+
+/**
+ * A message arrived on `ws` (called by the connection base for every frame): the peer is
+ * alive this interval, so its next visit needs no ping. A socket that talks, such as an SDK
+ * client with its own keepalive pings, costs the server no ping writes at all.
+ */
+export function heard(ws: WebSocket): void {
+  const w = ws as Watched;
+  if (w[SLOT]) w[HEARD] = true;
+}
 
 /** Shared listeners (no closure per socket). */
 function onPong(this: Watched, data: Buffer): void {
@@ -33,8 +45,10 @@ const TOKEN_BYTES = 8;
  * write each) are spread out instead of one sweep over every socket that stalls the event loop
  * (with 100k sockets a sweep is thousands of writes in one go). On its visit a socket that has
  * not answered the previous ping with its token is terminated (its normal close path runs);
- * the others get a ping carrying this tick's random token. A peer that goes silent is
- * therefore gone within two intervals. Per socket: one set entry, two properties, two shared
+ * the others get a ping carrying this tick's random token, except those that sent a message
+ * since the last visit: their liveness is shown, they need no ping (a peer that stops reading
+ * but keeps sending is the send-buffer cap's to close, 4503). A peer that goes silent is
+ * therefore gone within two intervals. Per socket: one set entry, three properties, two shared
  * listeners.
  */
 export class Heartbeat {
@@ -56,6 +70,7 @@ export class Heartbeat {
     const slot = this.slots[this.nextSlot]!;
     this.nextSlot = (this.nextSlot + 1) % this.slots.length;
     w[AWAITING] = null;
+    w[HEARD] = false;
     w[SLOT] = slot;
     slot.add(w);
     ws.on('pong', onPong);
@@ -73,6 +88,12 @@ export class Heartbeat {
     const token = randomBytes(TOKEN_BYTES);
     for (const ws of slot) {
       if (ws.readyState !== ws.OPEN) continue; // closing: ws finishes (or times out) the handshake
+      if (ws[HEARD]) {
+        // It spoke since the last visit: alive, whatever it did with an earlier ping.
+        ws[HEARD] = false;
+        ws[AWAITING] = null;
+        continue;
+      }
       if (ws[AWAITING] !== null) {
         slot.delete(ws);
         ws.terminate();
