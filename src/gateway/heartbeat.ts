@@ -57,11 +57,14 @@ export class Heartbeat {
   /** The slot the next watched socket joins, and the slot the next tick visits. */
   private nextSlot = 0;
   private turn = 0;
+  private stopped = false;
 
   constructor(readonly intervalMs: number) {
     const count = Math.max(1, Math.min(MAX_SLOTS, Math.floor(intervalMs / MIN_TICK_MS)));
     this.slots = Array.from({ length: count }, () => new Set<Watched>());
-    this.timer = setInterval(() => this.tick(), intervalMs / count);
+    // Each visit runs on setImmediate, after the event loop's I/O phase: after a stall the
+    // timers run before the sockets are read, and pongs that arrived meanwhile would be missed.
+    this.timer = setInterval(() => setImmediate(() => this.stopped || this.tick()), intervalMs / count);
     this.timer.unref();
   }
 
@@ -78,6 +81,7 @@ export class Heartbeat {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
   }
 

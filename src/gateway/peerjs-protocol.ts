@@ -100,9 +100,13 @@ export function refusePeerJs(ws: WebSocket, code: ErrorCode, msg: string): void 
 export class PeerJsLiveness {
   private readonly connections = new Set<PeerJsConnection>();
   private readonly timer: NodeJS.Timeout;
+  private stopped = false;
 
   constructor(private readonly timeoutMs: number) {
-    this.timer = setInterval(() => this.sweep(), Math.max(250, Math.min(5000, timeoutMs / 4)));
+    // Judged on setImmediate, after the event loop's I/O phase: after a stall (GC, a busy
+    // loop) the timers run before the sockets are read, and heartbeats that arrived meanwhile
+    // would not have been seen yet.
+    this.timer = setInterval(() => setImmediate(() => this.stopped || this.sweep()), Math.max(250, Math.min(5000, timeoutMs / 4)));
     this.timer.unref();
   }
 
@@ -115,6 +119,7 @@ export class PeerJsLiveness {
   }
 
   stop(): void {
+    this.stopped = true;
     clearInterval(this.timer);
   }
 

@@ -134,6 +134,27 @@ describe('PeerJS sockets under Herald limits', () => {
   });
 });
 
+describe('PeerJS liveness after an event-loop stall', () => {
+  it('a HEARTBEAT that arrived during a stall longer than the timeout is read before the peer is judged', async () => {
+    const ALIVE_MS = 1000; // the smallest the setting takes
+    const h = await herald({ peerjsAliveTimeoutMs: ALIVE_MS });
+    const beating = await connect(h, uid('stalled'));
+    const silent = await connect(h, uid('silent'));
+    // Block this process (server and client alike) well past the timeout, as a long GC or a
+    // busy handler would; the client's HEARTBEAT is written just before the loop resumes, so
+    // the liveness sweep's timer and the unread HEARTBEAT are both due at once.
+    const until = performance.now() + ALIVE_MS * 1.5;
+    while (performance.now() < until) {
+      // busy: nothing runs meanwhile
+    }
+    beating.heartbeat();
+    // The silent one goes (it sent nothing); the one whose HEARTBEAT was waiting stays.
+    await silent.closed;
+    expect(beating.ws.readyState).toBe(beating.ws.OPEN);
+    expect((await beating.nextAfterMarker('alive')).payload).toEqual({ marker: 'alive' });
+  });
+});
+
 describe('PeerJS in metrics and the admin API', () => {
   it('counts PeerJS connections and errors with protocol="peerjs", and lists PeerJS peers', async () => {
     const h = await herald();
