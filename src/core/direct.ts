@@ -31,6 +31,12 @@ export interface DirectMail {
   expire(to: string, from: string): Promise<number>;
 }
 
+/** Past this many remembered refusals, the stale ones are swept (bounds memory in an outage). */
+const MAX_REFUSED_PAIRS = 10_000;
+
+/** The key of a (sender, target) pair. */
+const pairKey = (from: string, to: string): string => `${from}\n${to}`;
+
 /**
  * One timer per (sender, target) pair with messages waiting: when the first has waited
  * `ttlMs`, all of the pair's waiting messages are dropped together and the sender is told
@@ -40,9 +46,6 @@ export interface DirectMail {
  * A message the cluster could not take at all (Redis away) is answered at once, also once
  * per pair: an OFFER and the CANDIDATEs after it get one EXPIRE, not one each.
  */
-/** Past this many remembered refusals, the stale ones are swept (bounds memory in an outage). */
-const MAX_REFUSED_PAIRS = 10_000;
-
 export class DirectExpiry {
   private readonly timers = new Map<string, NodeJS.Timeout>();
   /** Pairs whose sender was told the cluster refused a message, until when (performance.now()). */
@@ -60,7 +63,7 @@ export class DirectExpiry {
 
   /** True while messages of the pair wait (their sender will be told when they expire). */
   waiting(from: string, to: string): boolean {
-    return this.timers.has(`${from}\n${to}`);
+    return this.timers.has(pairKey(from, to));
   }
 
   /**
@@ -68,7 +71,7 @@ export class DirectExpiry {
    * told now, false when it was told within the last `ttlMs` (or its queued messages will be).
    */
   refusedNow(from: string, to: string): boolean {
-    const key = `${from}\n${to}`;
+    const key = pairKey(from, to);
     const now = performance.now();
     if (this.timers.has(key) || (this.refused.get(key) ?? 0) > now) return false;
     if (this.refused.size >= MAX_REFUSED_PAIRS) for (const [k, until] of this.refused) if (until <= now) this.refused.delete(k);
@@ -78,7 +81,7 @@ export class DirectExpiry {
 
   /** A message from `from` to `to` was queued at `at`. */
   queued(from: string, to: string, at: number): void {
-    const key = `${from}\n${to}`;
+    const key = pairKey(from, to);
     if (this.timers.has(key)) return;
     this.arm(key, from, to, at + this.ttlMs - Date.now());
   }

@@ -34,8 +34,10 @@ export class Gateway {
   private readonly wss: WebSocketServer;
   private readonly heartbeat: Heartbeat;
   private readonly ctx: ConnectionContext;
-  /** Every open protocol connection, so shutdown can close each the way its protocol expects. */
-  /** Open connections, with what their log lines say about them. */
+  /**
+   * Every open protocol connection, so shutdown can close each the way its protocol expects,
+   * with what its log lines say about it.
+   */
   private readonly sessions = new Map<Session, Record<string, string>>();
   readonly admission: Admission;
   private accepting = true;

@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import type { WebSocket } from 'ws';
+import { AfterIoInterval } from './after-io-interval.js';
 
 /**
  * The token of the ping a socket has not answered yet; null once answered. Only a pong that
@@ -52,20 +53,17 @@ const TOKEN_BYTES = 8;
  * listeners.
  */
 export class Heartbeat {
-  private readonly timer: NodeJS.Timeout;
+  private readonly timer: AfterIoInterval;
   private readonly slots: Set<Watched>[];
   /** The slot the next watched socket joins, and the slot the next tick visits. */
   private nextSlot = 0;
   private turn = 0;
-  private stopped = false;
 
   constructor(readonly intervalMs: number) {
     const count = Math.max(1, Math.min(MAX_SLOTS, Math.floor(intervalMs / MIN_TICK_MS)));
     this.slots = Array.from({ length: count }, () => new Set<Watched>());
-    // Each visit runs on setImmediate, after the event loop's I/O phase: after a stall the
-    // timers run before the sockets are read, and pongs that arrived meanwhile would be missed.
-    this.timer = setInterval(() => setImmediate(() => this.stopped || this.tick()), intervalMs / count);
-    this.timer.unref();
+    // After the sockets are read, so pongs that arrived during a stall count.
+    this.timer = new AfterIoInterval(() => this.tick(), intervalMs / count);
   }
 
   watch(ws: WebSocket): void {
@@ -81,8 +79,7 @@ export class Heartbeat {
   }
 
   stop(): void {
-    this.stopped = true;
-    clearInterval(this.timer);
+    this.timer.stop();
   }
 
   private tick(): void {

@@ -8,6 +8,7 @@ import type { PeerEvent, Session } from '../core/types.js';
 import { ERROR_TABLE, closeCodeOf } from '../protocol/error-table.js';
 import { rawMember } from '../protocol/raw-member.js';
 import { Connection } from './connection.js';
+import { AfterIoInterval } from './after-io-interval.js';
 import { CLOSE, type ConnectionContext } from './context.js';
 import type { GuardLimits } from './guard.js';
 import { closeSocket, sendText } from './send.js';
@@ -99,15 +100,11 @@ export function refusePeerJs(ws: WebSocket, code: ErrorCode, msg: string): void 
  */
 export class PeerJsLiveness {
   private readonly connections = new Set<PeerJsConnection>();
-  private readonly timer: NodeJS.Timeout;
-  private stopped = false;
+  private readonly timer: AfterIoInterval;
 
   constructor(private readonly timeoutMs: number) {
-    // Judged on setImmediate, after the event loop's I/O phase: after a stall (GC, a busy
-    // loop) the timers run before the sockets are read, and heartbeats that arrived meanwhile
-    // would not have been seen yet.
-    this.timer = setInterval(() => setImmediate(() => this.stopped || this.sweep()), Math.max(250, Math.min(5000, timeoutMs / 4)));
-    this.timer.unref();
+    // After the sockets are read, so HEARTBEATs that arrived during a stall count.
+    this.timer = new AfterIoInterval(() => this.sweep(), Math.max(250, Math.min(5000, timeoutMs / 4)));
   }
 
   watch(connection: PeerJsConnection): void {
@@ -119,8 +116,7 @@ export class PeerJsLiveness {
   }
 
   stop(): void {
-    this.stopped = true;
-    clearInterval(this.timer);
+    this.timer.stop();
   }
 
   private sweep(): void {

@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import Router from '@koa/router';
 import type { Tokens } from '../auth/tokens.js';
 import type { Config } from '../config.js';
+import type { PeerHolding } from '../core/cluster.js';
 import type { Hub } from '../core/hub.js';
 import { hubPeerId, peerJsId, peerJsPaths } from '../gateway/peerjs-protocol.js';
 import { openModeOnly, type OpenAdminPolicy } from './admin.js';
@@ -28,7 +29,7 @@ function peerJsIds(hubIds: Iterable<string>): string[] {
  * The PeerJS peers of the whole cluster, by instance: this one's from the hub, the others'
  * from the peer directory (a 503 `unavailable` while it cannot be read).
  */
-async function peerJsPeersByInstance(hub: Hub): Promise<{ instance: string; peers: string[]; unavailable?: true }[]> {
+async function peerJsPeersByInstance(hub: Hub): Promise<PeerHolding[]> {
   const remote = await hub.cluster.remotePeers();
   return [{ instance: hub.instanceId, peers: peerJsIds(hub.peerIds()).sort() }, ...remote.map((r) => ({ ...r, peers: peerJsIds(r.peers) }))];
 }
