@@ -55,7 +55,7 @@ export class Herald {
 
   constructor(readonly config: Config, log?: Logger) {
     this.log = log ?? createLogger(config.logLevel);
-    this.cluster = config.redisUrl || config.redisClusterNodes ? new RedisCluster(config, this.log) : new MemoryCluster();
+    this.cluster = config.redisUrl || config.redisClusterNodes || config.redisSentinels ? new RedisCluster(config, this.log) : new MemoryCluster();
     this.metrics = new Metrics({
       connections: () => this.gateway.connectionCounts(),
       rooms: () => this.hub.roomCount,
