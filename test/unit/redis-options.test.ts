@@ -78,8 +78,8 @@ describe('Redis options from the settings', () => {
         tls,
         enableTLSForSentinelMode: true,
         sentinelTLS: tls,
-        failoverDetector: true,
       });
+      expect(c.options.failoverDetector).toBeFalsy();
     }
     expect(conn.sharded).toBe(false);
     expect(conn.describe()).toBe('sentinel signal via s1:26379,s2:26380');

@@ -54,6 +54,7 @@ export class RedisConnection {
   readonly sharded: boolean;
   /** Certificate, password and permission errors, logged for the operator (once each). */
   readonly faults: Faults;
+  private closing = false;
 
   constructor(
     readonly target: RedisTarget,
@@ -80,6 +81,9 @@ export class RedisConnection {
         autoResubscribe: false, // recovery subscribes, after re-basing the replicas
         connectionName: `herald-sub:${instanceId}`,
       });
+      // After a failover the sentinels kill the old master's normal clients, not its
+      // subscribers: when `cmd` comes back on another server, `sub` follows it there.
+      if (target.kind === 'sentinel') this.cmd.on('ready', () => this.follow());
     } else {
       const options = (name: string, sharded: boolean): ClusterOptions => ({
         lazyConnect: true,
@@ -111,6 +115,15 @@ export class RedisConnection {
     return describeTarget(this.target);
   }
 
+  /** Sentinel mode: moves `sub` to the server `cmd` is on, if it is elsewhere. */
+  private follow(): void {
+    const [cmd, sub] = [(this.cmd as Redis).stream, (this.sub as Redis).stream];
+    if (this.sub.status !== 'ready' || !cmd || !sub) return;
+    if (cmd.remoteAddress === sub.remoteAddress && cmd.remotePort === sub.remotePort) return;
+    this.faults.moved(this.describe());
+    (this.sub as Redis).disconnect(true);
+  }
+
   /**
    * `cmd` got READONLY: it reconnects (ioredis does, when this returns 1), and so must `sub`,
    * which never writes and so would stay subscribed on the demoted server.
@@ -125,11 +138,18 @@ export class RedisConnection {
   }
 
   connect(): void {
-    this.cmd.connect().catch(() => {});
-    this.sub.connect().catch(() => {});
+    for (const conn of [this.cmd, this.sub]) {
+      // ioredis ends a client for good when its connector gives up (e.g. a sentinel
+      // connector interrupted mid-resolution): Herald never gives up before stop().
+      conn.on('end', () => {
+        if (!this.closing) setTimeout(() => !this.closing && conn.status === 'end' && conn.connect().catch(() => {}), 1000).unref();
+      });
+      conn.connect().catch(() => {});
+    }
   }
 
   disconnect(): void {
+    this.closing = true;
     this.cmd.disconnect();
     this.sub.disconnect();
   }

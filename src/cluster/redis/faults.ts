@@ -48,6 +48,11 @@ export class Faults {
     this.log?.warn({ redis: where }, 'redis answered READONLY (the master was demoted): reconnecting both connections to the current master');
   }
 
+  /** Sentinel mode: the command connection reached another master than the subscriber is on. */
+  moved(where: string): void {
+    this.log?.warn({ redis: where }, 'the master changed: moving the subscriber connection to it');
+  }
+
   /** Redis works: the same fault, if it comes back, is logged again. */
   clear(): void {
     this.told.clear();

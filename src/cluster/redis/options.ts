@@ -95,9 +95,10 @@ export function accessOptions(target: RedisTarget): RedisOptions {
     ...(target.sentinelPassword ? { sentinelPassword: target.sentinelPassword } : {}),
     // The sentinels speak TLS when the master does (one REDIS_TLS for both).
     ...(tls ? { enableTLSForSentinelMode: true, sentinelTLS: tls } : {}),
-    // Hear `+switch-master` from the sentinels: a failover with the old master still up
-    // then moves this connection at once, subscribers included (they never see READONLY).
-    failoverDetector: true,
+    // No ioredis `failoverDetector`: its `+switch-master` disconnect, arriving while a
+    // reconnect is asking the sentinels, leaves the client ended for good. A failover is
+    // followed instead by the sentinels' CLIENT KILL, READONLY, and `sub` following `cmd`
+    // (src/cluster/redis/connection.ts).
     sentinelRetryStrategy: (attempt: number) => Math.min(attempt * 100, 1000),
     sentinelCommandTimeout: 1000,
   };
