@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Redis, type RedisOptions } from 'ioredis';
 import { waitFor } from './instances.js';
 import { freePort } from './redis.js';
 
@@ -21,6 +21,8 @@ export class RedisProcess {
   constructor(
     readonly port: number,
     private readonly args: () => string[],
+    /** How the test's own clients reach it (TLS options for a TLS-only server). */
+    private readonly clientOptions: RedisOptions = {},
   ) {}
 
   get address(): string {
@@ -66,8 +68,8 @@ export class RedisProcess {
   }
 
   /** A client on this server (the caller disconnects it). */
-  client(options: ConstructorParameters<typeof Redis>[0] & object = {}): Redis {
-    const c = new Redis({ host: '127.0.0.1', port: this.port, maxRetriesPerRequest: 1, ...options });
+  client(options: RedisOptions = {}): Redis {
+    const c = new Redis({ host: '127.0.0.1', port: this.port, maxRetriesPerRequest: 1, ...this.clientOptions, ...options });
     c.on('error', () => {});
     return c;
   }
