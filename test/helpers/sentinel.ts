@@ -1,99 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis, type RedisOptions } from 'ioredis';
 import { waitFor } from './instances.js';
 import { freePort } from './redis.js';
-
-/** Every redis-server and sentinel still running: killed if the test process exits first. */
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const proc of live) proc.kill('SIGKILL');
-});
-
-/** One `redis-server` (a data node or a sentinel) on its own loopback port, started from `args`. */
-export class RedisProcess {
-  private proc: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  output = '';
-
-  constructor(
-    readonly port: number,
-    private readonly args: () => string[],
-    /** How the test's own clients reach it (TLS options for a TLS-only server). */
-    private readonly clientOptions: RedisOptions = {},
-  ) {}
-
-  get address(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  get running(): boolean {
-    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-
-  /** Starts (again) and resolves once it answers PING. */
-  async start(): Promise<void> {
-    if (this.running) throw new Error(`${this.address} is already running`);
-    const proc = spawn('redis-server', this.args(), { stdio: ['ignore', 'pipe', 'pipe'] });
-    this.proc = proc;
-    proc.stdout!.on('data', (d) => (this.output += d));
-    proc.stderr!.on('data', (d) => (this.output += d));
-    live.add(proc);
-    this.exited = new Promise((resolve) =>
-      proc.once('exit', () => {
-        live.delete(proc);
-        resolve();
-      }),
-    );
-    await waitFor(`${this.address} to answer PING`, async () => {
-      if (!this.running) throw new Error(`redis-server ${this.address} exited at start: ${this.output.slice(-1000)}`);
-      const c = this.client({ retryStrategy: () => null, connectTimeout: 500 });
-      try {
-        return (await c.ping()) === 'PONG';
-      } catch {
-        return false;
-      } finally {
-        c.disconnect();
-      }
-    });
-  }
-
-  /** SIGKILL, as a crash would; resolves once the process is gone. */
-  async kill(): Promise<void> {
-    if (!this.running) return;
-    this.proc!.kill('SIGKILL');
-    await this.exited;
-  }
-
-  /** A client on this server (the caller disconnects it). */
-  client(options: RedisOptions = {}): Redis {
-    const c = new Redis({ host: '127.0.0.1', port: this.port, maxRetriesPerRequest: 1, ...this.clientOptions, ...options });
-    c.on('error', () => {});
-    return c;
-  }
-
-  /** Runs one command on a short-lived connection. */
-  async call(...args: string[]): Promise<unknown> {
-    const c = this.client();
-    try {
-      return await c.call(args[0]!, ...args.slice(1));
-    } finally {
-      c.disconnect();
-    }
-  }
-
-  /** `role` from INFO replication: 'master' or 'slave' (undefined when it does not answer). */
-  async role(): Promise<string | undefined> {
-    if (!this.running) return undefined;
-    try {
-      return /role:(\w+)/.exec(String(await this.call('INFO', 'replication')))?.[1];
-    } catch {
-      return undefined;
-    }
-  }
-}
+import { RedisProcess } from './redis-process.js';
+import { clientTls, tlsServerArgs, type Certificates } from './tls-redis.js';
 
 export const MASTER_NAME = 'mymaster';
 
@@ -110,22 +21,31 @@ export class SentinelGroup {
     readonly sentinels: RedisProcess[],
   ) {}
 
-  static async start(): Promise<SentinelGroup> {
+  /** With `certs`: every process (data nodes and sentinels) speaks TLS only, replication included, and asks for client certificates. */
+  static async start(certs?: Certificates): Promise<SentinelGroup> {
     const dir = mkdtempSync(join(tmpdir(), 'herald-sentinel-'));
     const [mPort, rPort, ...sPorts] = await Promise.all(Array.from({ length: 5 }, () => freePort()));
+    const listen = (port: number) => (certs ? [...tlsServerArgs(certs, port), '--tls-replication', 'yes'] : ['--port', String(port)]);
+    const client = certs ? { tls: clientTls(certs) } : {};
     const data = (port: number, replicaOf?: number) => () => [
-      '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'no', '--save', '', '--appendonly', 'no',
+      ...listen(port), '--bind', '127.0.0.1', '--protected-mode', 'no', '--save', '', '--appendonly', 'no',
       '--loglevel', 'warning', '--dir', dir, '--dbfilename', `dump-${port}.rdb`,
       ...(replicaOf ? ['--replicaof', '127.0.0.1', String(replicaOf)] : []),
     ];
-    const master = new RedisProcess(mPort!, data(mPort!));
-    const replica = new RedisProcess(rPort!, data(rPort!, mPort));
+    const master = new RedisProcess(mPort!, data(mPort!), client);
+    const replica = new RedisProcess(rPort!, data(rPort!, mPort), client);
     const sentinels = sPorts.map((port) => {
       const file = join(dir, `sentinel-${port}.conf`);
+      const tls = certs
+        ? [
+            'port 0', `tls-port ${port}`, `tls-cert-file ${certs.serverCert}`, `tls-key-file ${certs.serverKey}`,
+            `tls-ca-cert-file ${certs.ca}`, 'tls-auth-clients yes', 'tls-replication yes',
+          ]
+        : [`port ${port}`];
       writeFileSync(
         file,
         [
-          `port ${port}`, 'bind 127.0.0.1', 'protected-mode no', `dir ${dir}`, 'loglevel warning',
+          ...tls, 'bind 127.0.0.1', 'protected-mode no', `dir ${dir}`, 'loglevel warning',
           `sentinel monitor ${MASTER_NAME} 127.0.0.1 ${mPort} 2`,
           `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
           `sentinel failover-timeout ${MASTER_NAME} 3000`,
@@ -134,7 +54,7 @@ export class SentinelGroup {
         ].join('\n'),
       );
       // The config file is the sentinel's state too (it rewrites it): start from it each time.
-      return new RedisProcess(port, () => [file, '--sentinel']);
+      return new RedisProcess(port, () => [file, '--sentinel'], client);
     });
     const group = new SentinelGroup(dir, [master, replica], sentinels);
     try {

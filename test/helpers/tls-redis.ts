@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RedisOptions } from 'ioredis';
 import { freePort } from './redis.js';
-import { RedisProcess } from './sentinel.js';
+import { RedisProcess } from './redis-process.js';
 
 /** Paths of the PEM files `makeCertificates` wrote. */
 export interface Certificates {

@@ -4,8 +4,10 @@ import { Instance, startInstances, waitFor } from '../helpers/instances.js';
 import { InstanceClients, uniqueIds } from '../helpers/instance-clients.js';
 import type { JsonClient } from '../helpers/json-client.js';
 import { BlackHoleProxy } from '../helpers/proxy.js';
-import { MASTER_NAME, RedisProcess, SentinelGroup } from '../helpers/sentinel.js';
+import { RedisProcess } from '../helpers/redis-process.js';
+import { MASTER_NAME, SentinelGroup } from '../helpers/sentinel.js';
 import { freePort } from '../helpers/redis.js';
+import { makeCertificates, removeCertificates, type Certificates } from '../helpers/tls-redis.js';
 
 /**
  * Redis Sentinel (issue 18 item 2), with real processes: a master, a replica and three
@@ -120,6 +122,47 @@ describe('Redis Sentinel', () => {
     await Promise.all([A.waitReady(200, 30_000), B.waitReady(200, 30_000)]);
     expect([a.socket.ws.readyState, b.socket.ws.readyState]).toEqual([WebSocket.OPEN, WebSocket.OPEN]);
     console.log(`sentinel: SENTINEL FAILOVER -> promoted after ${promoted} ms; signalling across again after ${across} ms`);
+  }, 120_000);
+});
+
+describe('Redis Sentinel over TLS (sentinels and data nodes TLS-only, client certificates)', () => {
+  let certs: Certificates;
+  let group: SentinelGroup;
+
+  beforeAll(async () => {
+    certs = makeCertificates();
+    group = await SentinelGroup.start(certs);
+  }, 90_000);
+
+  afterAll(async () => {
+    await group?.stop();
+    if (certs) removeCertificates(certs);
+  });
+
+  it('two instances reach the master through the sentinels over TLS, and follow a SIGKILL failover', async () => {
+    const [A, B] = await startInstances(2, {
+      env: {
+        REDIS_SENTINELS: group.sentinelList,
+        REDIS_TLS: 'true',
+        REDIS_TLS_CA_FILE: certs.ca,
+        REDIS_TLS_CERT_FILE: certs.clientCert,
+        REDIS_TLS_KEY_FILE: certs.clientKey,
+        LOG_LEVEL: 'info',
+      },
+    });
+    instances.push(A, B);
+    const { a, b, room } = await pair(A, B);
+    const [oldMaster, replica] = group.nodes;
+    expect(await heraldConnections(oldMaster)).toBe(4);
+    const killed = Date.now();
+    await oldMaster.kill();
+    await group.promotedTo(replica, 60_000);
+    await signalsAcross(a, b, room);
+    await signalsAcross(b, a, room);
+    const across = Date.now() - killed;
+    await Promise.all([A.waitReady(200, 30_000), B.waitReady(200, 30_000)]);
+    expect(await heraldConnections(replica)).toBe(4);
+    console.log(`sentinel over TLS: master SIGKILLed -> signalling across again after ${across} ms`);
   }, 120_000);
 });
 

@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Instance, startInstances, waitFor } from '../helpers/instances.js';
 import { InstanceClients, uniqueIds } from '../helpers/instance-clients.js';
-import type { RedisProcess } from '../helpers/sentinel.js';
+import type { RedisProcess } from '../helpers/redis-process.js';
 import { makeCertificates, removeCertificates, startTlsRedis, type Certificates } from '../helpers/tls-redis.js';
 
 /**
