@@ -3,6 +3,7 @@ import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { RedisOptions } from 'ioredis';
+import { waitFor } from './instances.js';
 import { freePort } from './redis.js';
 import { RedisProcess } from './redis-process.js';
 
@@ -80,4 +81,46 @@ export async function startTlsRedis(certs: Certificates): Promise<RedisProcess> 
   );
   await node.start();
   return node;
+}
+
+/**
+ * A Redis Cluster of three TLS-only masters (`tls-cluster yes`: the cluster bus and the
+ * addresses it hands out are TLS too), created with `redis-cli --tls --cluster create`.
+ */
+export async function startTlsCluster(certs: Certificates): Promise<RedisProcess[]> {
+  const dir = mkdtempSync(join(certs.dir, 'cluster-'));
+  const nodes: RedisProcess[] = [];
+  for (let i = 0; i < 3; i++) {
+    const [port, bus] = [await freePort(), await freePort()];
+    nodes.push(
+      new RedisProcess(
+        port,
+        () => [
+          '--bind', '127.0.0.1', '--protected-mode', 'no', '--save', '', '--appendonly', 'no', '--loglevel', 'warning', '--dir', dir,
+          ...tlsServerArgs(certs, port), '--tls-cluster', 'yes',
+          '--cluster-enabled', 'yes', '--cluster-port', String(bus), '--cluster-config-file', join(dir, `nodes-${port}.conf`),
+          '--cluster-node-timeout', '2000', '--cluster-require-full-coverage', 'no',
+        ],
+        { tls: clientTls(certs) },
+      ),
+    );
+  }
+  try {
+    await Promise.all(nodes.map((n) => n.start()));
+    execFileSync('redis-cli', [
+      '--tls', '--cacert', certs.ca, '--cert', certs.clientCert, '--key', certs.clientKey,
+      '--cluster', 'create', ...nodes.map((n) => n.address), '--cluster-replicas', '0', '--cluster-yes',
+    ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    await waitFor('the TLS redis cluster to be ok', async () => {
+      for (const n of nodes) {
+        const info = String(await n.call('CLUSTER', 'INFO').catch(() => ''));
+        if (!info.includes('cluster_state:ok') || !info.includes('cluster_slots_assigned:16384')) return false;
+      }
+      return true;
+    }, 30_000, 100);
+  } catch (err) {
+    await Promise.all(nodes.map((n) => n.kill()));
+    throw err;
+  }
+  return nodes;
 }

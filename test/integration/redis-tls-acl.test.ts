@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { Instance, startInstances, waitFor } from '../helpers/instances.js';
 import { InstanceClients, uniqueIds } from '../helpers/instance-clients.js';
 import type { RedisProcess } from '../helpers/redis-process.js';
-import { makeCertificates, removeCertificates, startTlsRedis, type Certificates } from '../helpers/tls-redis.js';
+import { makeCertificates, removeCertificates, startTlsCluster, startTlsRedis, type Certificates } from '../helpers/tls-redis.js';
 
 /**
  * TLS and ACL to Redis (issue 18 item 4): a TLS-only `redis-server` (no plain port, client
@@ -132,4 +132,40 @@ describe('TLS and ACL to Redis', () => {
     expect(errors(A).find((x) => x.fault === 'auth')!.msg).toMatch(/REDIS_PASSWORD/);
     expect(await A.readyz()).toBe(503);
   }, 60_000);
+
+  it('Redis Cluster over TLS (tls-cluster), as the same documented ACL user on every node: signalling across', async () => {
+    const nodes = await startTlsCluster(certs);
+    try {
+      for (const n of nodes) expect(await n.call(...documentedAcl('herald-cl', 'pw-cl'))).toBe('OK');
+      const [A, B] = await startInstances(2, {
+        env: {
+          REDIS_CLUSTER_NODES: nodes.map((n) => n.address).join(','),
+          REDIS_TLS: 'true',
+          REDIS_TLS_CA_FILE: certs.ca,
+          REDIS_TLS_CERT_FILE: certs.clientCert,
+          REDIS_TLS_KEY_FILE: certs.clientKey,
+          REDIS_USERNAME: 'herald-cl',
+          REDIS_PASSWORD: 'pw-cl',
+          LOG_LEVEL: 'info',
+        },
+      });
+      instances.push(A, B);
+      const room = uniq('room');
+      const a = await clients.json(A, { peerId: uniq('a') });
+      await a.join(room, 'peer');
+      const b = await clients.json(B, { peerId: uniq('b') });
+      await b.join(room, 'peer');
+      await a.nextWhere('peer-joined', (m) => m.peer.id === b.peerId);
+      await a.signal(room, b.peerId, { tag: 'a-to-b' });
+      expect((await b.nextSignal('a-to-b')).from).toBe(a.peerId);
+      await b.signal(room, a.peerId, { tag: 'b-to-a' });
+      expect((await a.nextSignal('b-to-a')).from).toBe(b.peerId);
+      const lists = await Promise.all(nodes.map(async (n) => String(await n.call('CLIENT', 'LIST'))));
+      expect(lists.join('\n').split('\n').some((l) => / name=herald(-sub)?:inst-/.test(l) && / user=herald-cl /.test(l))).toBe(true);
+      expect(errors(A).concat(errors(B))).toEqual([]);
+    } finally {
+      await Promise.all(nodes.map((n) => n.kill()));
+    }
+  }, 90_000);
 });
+
