@@ -34,9 +34,10 @@ export class PermissionError extends Error {}
  */
 export async function checkPermissions(ctx: Context): Promise<void> {
   const { cmd, conn, keys, me } = ctx;
-  const base = `${keys.prefix}:{probe:${me}}`;
+  // This instance's own hash tag: the check depends on the master its liveness key lives on, no other.
+  const base = `${keys.prefix}:{inst:${me}}:probe`;
   const [hash, str, list, set, zset] = ['h', 's', 'l', 'set', 'z'].map((k) => `${base}:${k}`) as [string, string, string, string, string];
-  const channel = conn.sharded ? `${base}:ch` : `${keys.prefix}:probe:${me}`;
+  const channel = `${base}:ch`;
   const checks: [string, () => Promise<unknown>][] = [
     ['EVAL (and the commands its scripts run)', () => cmd.eval(SCRIPT_COMMANDS, 3, hash, str, list)],
     // An unknown script: NOSCRIPT when EVALSHA is allowed, NOPERM when not.
