@@ -21,16 +21,26 @@ export class SentinelGroup {
     readonly sentinels: RedisProcess[],
   ) {}
 
-  /** With `certs`: every process (data nodes and sentinels) speaks TLS only, replication included, and asks for client certificates. */
-  static async start(certs?: Certificates): Promise<SentinelGroup> {
+  /**
+   * With `certs`: every process (data nodes and sentinels) speaks TLS only, replication
+   * included, and asks for client certificates. With `password`: the data nodes require it
+   * (the replica and the sentinels authenticate with it); with `sentinelPassword`: so do
+   * the sentinels (of clients and of each other).
+   */
+  static async start(options: { certs?: Certificates; password?: string; sentinelPassword?: string } = {}): Promise<SentinelGroup> {
+    const { certs, password, sentinelPassword } = options;
     const dir = mkdtempSync(join(tmpdir(), 'herald-sentinel-'));
     const [mPort, rPort, ...sPorts] = await Promise.all(Array.from({ length: 5 }, () => freePort()));
     const listen = (port: number) => (certs ? [...tlsServerArgs(certs, port), '--tls-replication', 'yes'] : ['--port', String(port)]);
-    const client = certs ? { tls: clientTls(certs) } : {};
+    const tlsClient = certs ? { tls: clientTls(certs) } : {};
+    const client = { ...tlsClient, ...(password ? { password } : {}) };
+    const sentinelClient = { ...tlsClient, ...(sentinelPassword ? { password: sentinelPassword } : {}) };
     const data = (port: number, replicaOf?: number) => () => [
       ...listen(port), '--bind', '127.0.0.1', '--protected-mode', 'no', '--save', '', '--appendonly', 'no',
       '--loglevel', 'warning', '--dir', dir, '--dbfilename', `dump-${port}.rdb`,
       ...(replicaOf ? ['--replicaof', '127.0.0.1', String(replicaOf)] : []),
+      // Either node may be the master after a failover: both require the password and use it.
+      ...(password ? ['--requirepass', password, '--masterauth', password] : []),
     ];
     const master = new RedisProcess(mPort!, data(mPort!), client);
     const replica = new RedisProcess(rPort!, data(rPort!, mPort), client);
@@ -50,11 +60,13 @@ export class SentinelGroup {
           `sentinel down-after-milliseconds ${MASTER_NAME} 1000`,
           `sentinel failover-timeout ${MASTER_NAME} 3000`,
           `sentinel parallel-syncs ${MASTER_NAME} 1`,
+          ...(password ? [`sentinel auth-pass ${MASTER_NAME} ${password}`] : []),
+          ...(sentinelPassword ? [`requirepass ${sentinelPassword}`, `sentinel sentinel-pass ${sentinelPassword}`] : []),
           '',
         ].join('\n'),
       );
       // The config file is the sentinel's state too (it rewrites it): start from it each time.
-      return new RedisProcess(port, () => [file, '--sentinel'], client);
+      return new RedisProcess(port, () => [file, '--sentinel'], sentinelClient);
     });
     const group = new SentinelGroup(dir, [master, replica], sentinels);
     try {

@@ -125,13 +125,13 @@ describe('Redis Sentinel', () => {
   }, 120_000);
 });
 
-describe('Redis Sentinel over TLS (sentinels and data nodes TLS-only, client certificates)', () => {
+describe('Redis Sentinel over TLS with passwords (sentinels and data nodes TLS-only, client certificates)', () => {
   let certs: Certificates;
   let group: SentinelGroup;
 
   beforeAll(async () => {
     certs = makeCertificates();
-    group = await SentinelGroup.start(certs);
+    group = await SentinelGroup.start({ certs, password: 'master-pw', sentinelPassword: 'sentinel-pw' });
   }, 90_000);
 
   afterAll(async () => {
@@ -139,7 +139,7 @@ describe('Redis Sentinel over TLS (sentinels and data nodes TLS-only, client cer
     if (certs) removeCertificates(certs);
   });
 
-  it('two instances reach the master through the sentinels over TLS, and follow a SIGKILL failover', async () => {
+  it('two instances reach the master through the sentinels over TLS (REDIS_PASSWORD, REDIS_SENTINEL_PASSWORD), and follow a SIGKILL failover', async () => {
     const [A, B] = await startInstances(2, {
       env: {
         REDIS_SENTINELS: group.sentinelList,
@@ -147,6 +147,8 @@ describe('Redis Sentinel over TLS (sentinels and data nodes TLS-only, client cer
         REDIS_TLS_CA_FILE: certs.ca,
         REDIS_TLS_CERT_FILE: certs.clientCert,
         REDIS_TLS_KEY_FILE: certs.clientKey,
+        REDIS_PASSWORD: 'master-pw',
+        REDIS_SENTINEL_PASSWORD: 'sentinel-pw',
         LOG_LEVEL: 'info',
       },
     });
@@ -154,6 +156,12 @@ describe('Redis Sentinel over TLS (sentinels and data nodes TLS-only, client cer
     const { a, b, room } = await pair(A, B);
     const [oldMaster, replica] = group.nodes;
     expect(await heraldConnections(oldMaster)).toBe(4);
+    // The passwords are really asked for: without them, a sentinel and the master refuse.
+    for (const node of [group.sentinels[0]!, oldMaster]) {
+      const anonymous = node.client({ password: undefined });
+      await expect(anonymous.ping()).rejects.toThrow(/NOAUTH/);
+      anonymous.disconnect();
+    }
     const killed = Date.now();
     await oldMaster.kill();
     await group.promotedTo(replica, 60_000);
