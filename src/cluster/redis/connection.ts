@@ -81,8 +81,9 @@ export class RedisConnection {
         autoResubscribe: false, // recovery subscribes, after re-basing the replicas
         connectionName: `herald-sub:${instanceId}`,
       });
-      // After a failover the sentinels kill the old master's normal clients, not its
-      // subscribers: when `cmd` comes back on another server, `sub` follows it there.
+      // A failover makes the sentinels kill the old master's clients; a sentinel that kills
+      // only normal ones leaves `sub` there: when `cmd` comes back on another server, `sub`
+      // follows it.
       if (target.kind === 'sentinel') this.cmd.on('ready', () => this.follow());
     } else {
       const options = (name: string, sharded: boolean): ClusterOptions => ({
