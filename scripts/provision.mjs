@@ -15,6 +15,8 @@ const onPath = (cmd) => {
 const missing = [];
 if (!onPath('redis-server')) missing.push('redis-server');
 if (!existsSync('/usr/bin/chromium')) missing.push('chromium');
+// The Redis TLS tests make their certificates with it.
+if (!onPath('openssl')) missing.push('openssl');
 if (missing.length === 0) process.exit(0);
 
 const canApt = process.getuid?.() === 0 && onPath('apt-get');

@@ -20,6 +20,23 @@ const iceServers = z.string().transform((s, ctx) => {
   }
 });
 
+const bool = z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1');
+
+/** `host:port,host:port,…` (IPv6 in brackets): Redis Cluster seed nodes, or sentinels. */
+const hostPorts = (what: string) =>
+  z.string().transform((s, ctx) => {
+    const nodes = s.split(',').map((x) => x.trim()).filter(Boolean).map((n) => {
+      const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(n);
+      const port = Number(m?.[2]);
+      return m && port > 0 && port < 65536 ? { host: m[1]!.replace(/^\[|\]$/g, ''), port } : undefined;
+    });
+    if (nodes.length === 0 || nodes.some((n) => n === undefined)) {
+      ctx.addIssue({ code: 'custom', message: `must be a comma list of host:port ${what}` });
+      return z.NEVER;
+    }
+    return nodes as { host: string; port: number }[];
+  });
+
 /**
  * Which proxies in front of Herald to believe about the client address (X-Forwarded-For):
  * `false`/`0` none; `true` exactly one hop (the socket peer is the proxy, as behind one
@@ -52,18 +69,16 @@ const schema = z.object({
   host: z.string().min(1).default('0.0.0.0'),
   logLevel: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   redisUrl: z.string().url().optional(),
-  redisClusterNodes: z.string().transform((s, ctx) => {
-    const nodes = s.split(',').map((x) => x.trim()).filter(Boolean).map((n) => {
-      const m = /^(\[[^\]]+\]|[^:\s]+):(\d{1,5})$/.exec(n);
-      const port = Number(m?.[2]);
-      return m && port > 0 && port < 65536 ? { host: m[1]!.replace(/^\[|\]$/g, ''), port } : undefined;
-    });
-    if (nodes.length === 0 || nodes.some((n) => n === undefined)) {
-      ctx.addIssue({ code: 'custom', message: 'must be a comma list of host:port seed nodes' });
-      return z.NEVER;
-    }
-    return nodes as { host: string; port: number }[];
-  }).optional(),
+  redisClusterNodes: hostPorts('seed nodes').optional(),
+  redisSentinels: hostPorts('sentinels').optional(),
+  redisSentinelName: z.string().min(1).default('mymaster'),
+  redisSentinelPassword: z.string().min(1).optional(),
+  redisUsername: z.string().min(1).optional(),
+  redisPassword: z.string().min(1).optional(),
+  redisTls: bool.optional(),
+  redisTlsCaFile: z.string().min(1).optional(),
+  redisTlsCertFile: z.string().min(1).optional(),
+  redisTlsKeyFile: z.string().min(1).optional(),
   redisPrefix: z.string().min(1).default('herald'),
   secret: z.string().min(16, 'must be at least 16 characters').optional(),
   allowedOrigins: list.optional(),
@@ -90,7 +105,7 @@ const schema = z.object({
   peerjsKey: z.string().min(1).max(128).regex(/^[^/?#&\s]+$/, 'must not contain / ? # & or spaces').default('peerjs'),
   peerjsExpireMs: int(100).default(5000),
   peerjsAliveTimeoutMs: int(1000).default(90000),
-  peerjsDiscovery: z.enum(['true', 'false', '1', '0']).transform((v) => v === 'true' || v === '1').default(false),
+  peerjsDiscovery: bool.default(false),
   maxSendBufferBytes: int(0).default(4 * 1024 * 1024),
   maxFragments: int(1, 16384).default(64),
   maxConnections: int(0).default(10000),
@@ -108,6 +123,15 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   logLevel: 'LOG_LEVEL',
   redisUrl: 'REDIS_URL',
   redisClusterNodes: 'REDIS_CLUSTER_NODES',
+  redisSentinels: 'REDIS_SENTINELS',
+  redisSentinelName: 'REDIS_SENTINEL_NAME',
+  redisSentinelPassword: 'REDIS_SENTINEL_PASSWORD',
+  redisUsername: 'REDIS_USERNAME',
+  redisPassword: 'REDIS_PASSWORD',
+  redisTls: 'REDIS_TLS',
+  redisTlsCaFile: 'REDIS_TLS_CA_FILE',
+  redisTlsCertFile: 'REDIS_TLS_CERT_FILE',
+  redisTlsKeyFile: 'REDIS_TLS_KEY_FILE',
   redisPrefix: 'HERALD_REDIS_PREFIX',
   secret: 'HERALD_SECRET',
   allowedOrigins: 'HERALD_ALLOWED_ORIGINS',
@@ -145,9 +169,42 @@ export const ENV_NAMES: Record<keyof Config, string> = {
 
 export class ConfigError extends Error {}
 
-const SECRET_KEYS = new Set<keyof Config>(['secret', 'turnSecret', 'redisUrl']);
+const SECRET_KEYS = new Set<keyof Config>(['secret', 'turnSecret', 'redisUrl', 'redisPassword', 'redisSentinelPassword']);
 
 type Input = Partial<Record<keyof Config, unknown>>;
+
+/** Where Redis is and how to reach it: the combinations that cannot mean anything fail the start. */
+function checkRedis(c: Config): void {
+  const targets = (['redisUrl', 'redisClusterNodes', 'redisSentinels'] as const).filter((k) => c[k] !== undefined);
+  if (targets.length > 1) {
+    throw new ConfigError(
+      `invalid setting ${ENV_NAMES[targets[1]!]}: exclusive with ${ENV_NAMES[targets[0]!]} (set one of REDIS_URL, REDIS_CLUSTER_NODES, REDIS_SENTINELS)`,
+    );
+  }
+  const bad = (key: keyof Config, why: string) => new ConfigError(`invalid setting ${ENV_NAMES[key]}: ${why}`);
+  if (c.redisSentinelPassword !== undefined && !c.redisSentinels) throw bad('redisSentinelPassword', 'only applies with REDIS_SENTINELS');
+  if (targets.length === 0) {
+    for (const key of ['redisUsername', 'redisPassword', 'redisTls', 'redisTlsCaFile', 'redisTlsCertFile', 'redisTlsKeyFile'] as const) {
+      if (c[key] !== undefined) throw bad(key, 'needs REDIS_URL, REDIS_CLUSTER_NODES or REDIS_SENTINELS');
+    }
+    return;
+  }
+  let tls = c.redisTls === true;
+  if (c.redisUrl) {
+    const url = new URL(c.redisUrl);
+    if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') throw bad('redisUrl', 'must start with redis:// or rediss:// (TLS)');
+    if (c.redisTls !== undefined) throw bad('redisTls', 'with REDIS_URL the scheme decides: rediss:// is TLS, redis:// is not');
+    tls = url.protocol === 'rediss:';
+    if (url.username && c.redisUsername) throw bad('redisUsername', 'REDIS_URL names a user too (give it in one place)');
+    if (url.password && c.redisPassword) throw bad('redisPassword', 'REDIS_URL has a password too (give it in one place)');
+  }
+  for (const key of ['redisTlsCaFile', 'redisTlsCertFile', 'redisTlsKeyFile'] as const) {
+    if (c[key] !== undefined && !tls) throw bad(key, c.redisUrl ? 'needs a rediss:// REDIS_URL' : 'needs REDIS_TLS=true');
+  }
+  if ((c.redisTlsCertFile === undefined) !== (c.redisTlsKeyFile === undefined)) {
+    throw bad(c.redisTlsCertFile === undefined ? 'redisTlsCertFile' : 'redisTlsKeyFile', 'REDIS_TLS_CERT_FILE and REDIS_TLS_KEY_FILE go together');
+  }
+}
 
 /** Builds the config from the environment, overridden by `overrides` (flags or tests). */
 export function loadConfig(overrides: Input = {}, env: NodeJS.ProcessEnv = process.env): Config {
@@ -166,9 +223,7 @@ export function loadConfig(overrides: Input = {}, env: NodeJS.ProcessEnv = proce
     throw new ConfigError(`invalid setting ${ENV_NAMES[key] ?? String(key)}${shown}: ${issue.message}`);
   }
   const config = parsed.data;
-  if (config.redisUrl && config.redisClusterNodes) {
-    throw new ConfigError('invalid setting REDIS_CLUSTER_NODES: exclusive with REDIS_URL (set one: a single Redis or a Redis Cluster)');
-  }
+  checkRedis(config);
   if (config.turnSecret && !config.turnUrls?.length) {
     throw new ConfigError('invalid setting TURN_URLS: required when TURN_SECRET is set');
   }

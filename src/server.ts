@@ -55,7 +55,7 @@ export class Herald {
 
   constructor(readonly config: Config, log?: Logger) {
     this.log = log ?? createLogger(config.logLevel);
-    this.cluster = config.redisUrl || config.redisClusterNodes ? new RedisCluster(config, this.log) : new MemoryCluster();
+    this.cluster = config.redisUrl || config.redisClusterNodes || config.redisSentinels ? new RedisCluster(config, this.log) : new MemoryCluster();
     this.metrics = new Metrics({
       connections: () => this.gateway.connectionCounts(),
       rooms: () => this.hub.roomCount,
@@ -96,14 +96,7 @@ export class Herald {
         requestTimeout: Math.max(config.requestTimeoutMs, config.headersTimeoutMs),
         connectionsCheckingInterval: Math.min(1000, config.headersTimeoutMs),
       },
-      (req, res) => {
-        if (this.gateway.admission.refusesRequest(req)) {
-          res.writeHead(429, { 'Content-Type': 'application/json', Connection: 'close' });
-          res.end(JSON.stringify({ error: 'rate-limited', message: `at most ${config.maxConnectionsPerIp} connections per client address` }));
-          return;
-        }
-        void handle(req, res);
-      },
+      (req, res) => void handle(req, res),
     );
   }
 

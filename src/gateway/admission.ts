@@ -11,7 +11,7 @@ export interface AdmissionLimits {
   maxConnectionsPerIp: number;
 }
 
-/** Set at accept on a socket whose address was already at its cap. */
+/** Set at its upgrade on a proxied socket whose client address was already at its cap. */
 const OVER_CAP = Symbol('herald.overCap');
 /** Set on a socket counted at its upgrade (it came through a trusted proxy). */
 const COUNTED = Symbol('herald.counted');
@@ -22,8 +22,9 @@ type Marked = Duplex & { [OVER_CAP]?: true; [COUNTED]?: true };
  * opens sockets and never finishes an upgrade (partial headers, a "slowloris") holds a slot
  * from its first byte, so it cannot go around the per-address cap, and the instance-wide cap
  * (Node's `server.maxConnections`, which drops sockets at accept) keeps file descriptors for
- * everyone else. A socket over its address's cap is refused as soon as it says anything (429,
- * or a typed error on /ws) and the short header timeout ends one that says nothing.
+ * everyone else. A socket over its address's cap is refused at accept: it is sent a 429 and
+ * closed at once, whatever it says or does not say, so that a flood of stalled sockets from
+ * one address holds at most the cap's file descriptors, never the header timeout's worth.
  *
  * Behind a trusted proxy the socket address is the proxy's, so those sockets are counted at
  * their upgrade instead, under the client address the proxy forwarded.
@@ -43,13 +44,14 @@ export class Admission {
     server.on('connection', (socket: Socket) => {
       const address = socketAddress({ socket } as IncomingMessage);
       if (this.trust(address, 0)) return; // a proxy of ours: counted per client at upgrade
-      if (!this.count(address, socket)) (socket as Marked)[OVER_CAP] = true;
+      if (!this.count(address, socket)) refuseAtAccept(socket, this.limits.maxConnectionsPerIp);
     });
   }
 
   /**
-   * The client address of an upgrade or request; throws `rate-limited` when its address is
-   * over the cap. Sockets through a trusted proxy are counted here, once each.
+   * The client address of an upgrade; throws `rate-limited` when its address is over the
+   * cap. Sockets through a trusted proxy are counted here, once each (plain HTTP through a
+   * proxy is never refused: a proxy reuses one upstream socket for many clients' requests).
    */
   admit(req: IncomingMessage): string {
     const ip = clientIp(req, this.trust);
@@ -61,15 +63,6 @@ export class Admission {
     }
     if (socket[OVER_CAP]) throw new HeraldError('rate-limited', `at most ${cap} connections per client address`);
     return ip;
-  }
-
-  /**
-   * For a plain HTTP request: true when its socket was over its address's cap at accept.
-   * Sockets from a trusted proxy are never refused here: a proxy reuses one upstream socket
-   * for the requests of many clients.
-   */
-  refusesRequest(req: IncomingMessage): boolean {
-    return (req.socket as Marked)[OVER_CAP] === true && !(req.socket as Marked)[COUNTED];
   }
 
   /** Counts `socket` under `ip` until it closes; false when that put `ip` over the cap. */
@@ -85,4 +78,16 @@ export class Admission {
     });
     return n <= this.limits.maxConnectionsPerIp;
   }
+}
+
+/**
+ * The answer to a socket over its address's cap, before it has sent anything: a complete
+ * HTTP response (an early response is allowed; clients read it as the upgrade's or
+ * request's status) and a close, so the file descriptor is free now.
+ */
+function refuseAtAccept(socket: Socket, cap: number): void {
+  const body = JSON.stringify({ error: 'rate-limited', message: `at most ${cap} connections per client address` });
+  socket.on('error', () => {}); // a reset by a client that was not reading
+  socket.end(`HTTP/1.1 429 Too Many Requests\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`);
+  socket.destroySoon();
 }

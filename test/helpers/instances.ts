@@ -12,6 +12,8 @@ export interface InstanceOptions {
   env?: Record<string, string>;
   /** Name used in failure messages. */
   name?: string;
+  /** The /readyz status `start` waits for (default 200; 503 for an instance that must not become ready). */
+  readyStatus?: number;
 }
 
 /** Polls `probe` until it returns true, failing after `timeoutMs` with `what` in the message. */
@@ -97,7 +99,7 @@ export class Instance {
       throw new Error(`${(err as Error).message}; output: ${instance.output.slice(-2000)}`);
     }
     try {
-      await instance.waitReady(200, 20_000);
+      await instance.waitReady(options.readyStatus ?? 200, 20_000);
     } catch (err) {
       await instance.kill();
       throw err;

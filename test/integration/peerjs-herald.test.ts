@@ -2,7 +2,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { Tokens } from '../../src/auth/tokens.js';
 import { startHerald, type Running } from '../helpers/herald.js';
 import { PeerJsSocket, instanceTarget } from '../helpers/peerjs-targets.js';
-import { TestSocket } from '../helpers/socket.js';
+import { TestSocket, refusedStatus } from '../helpers/socket.js';
 
 /**
  * What Herald promises on every protocol, applied to PeerJS sockets: tokens, origin
@@ -82,11 +82,18 @@ describe('PeerJS sockets under Herald limits', () => {
     expect(await good.next()).toBe('{"type":"OPEN"}');
   });
 
-  it('past the per-IP cap a socket gets ERROR and 4429', async () => {
+  it('past the per-IP cap a socket is refused with 429 at accept', async () => {
     const h = await herald({ maxConnectionsPerIp: 2 });
     await connect(h, uid('ip'));
     await connect(h, uid('ip'));
-    const third = raw(h, { id: uid('ip'), token: 't' });
+    expect(await refusedStatus(`${h.ws}/peerjs?${new URLSearchParams({ key: 'peerjs', id: uid('ip'), token: 't' })}`)).toBe(429);
+  });
+
+  it('past the per-IP cap behind a trusted proxy (counted at the upgrade) a socket gets ERROR and 4429', async () => {
+    const h = await herald({ maxConnectionsPerIp: 2, trustProxy: 'true' });
+    const from = { 'X-Forwarded-For': '203.0.113.7' };
+    for (let i = 0; i < 2; i++) expect(await raw(h, { id: uid('ip'), token: 't' }, from).next()).toBe('{"type":"OPEN"}');
+    const third = raw(h, { id: uid('ip'), token: 't' }, from);
     expect((await third.nextJson('ERROR')).payload.msg).toMatch(/connections per client address/);
     expect((await third.closed).code).toBe(4429);
   });

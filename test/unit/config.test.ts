@@ -96,6 +96,18 @@ describe('loadConfig', () => {
     ['a cluster node without a port', { REDIS_CLUSTER_NODES: '127.0.0.1:7000,127.0.0.1' }, 'REDIS_CLUSTER_NODES'],
     ['a cluster node with a port out of range', { REDIS_CLUSTER_NODES: 'redis-a:70000' }, 'REDIS_CLUSTER_NODES'],
     ['both REDIS_URL and REDIS_CLUSTER_NODES', { REDIS_URL: 'redis://localhost:6379', REDIS_CLUSTER_NODES: 'redis-a:7000' }, 'REDIS_CLUSTER_NODES'],
+    ['a sentinel without a port', { REDIS_SENTINELS: 's1:26379,s2' }, 'REDIS_SENTINELS'],
+    ['a Redis URL of another scheme', { REDIS_URL: 'http://localhost:6379' }, 'REDIS_URL'],
+    ['a sentinel password without sentinels', { REDIS_URL: 'redis://r:6379', REDIS_SENTINEL_PASSWORD: 'p' }, 'REDIS_SENTINEL_PASSWORD'],
+    ['a password without any Redis', { REDIS_PASSWORD: 'p' }, 'REDIS_PASSWORD'],
+    ['a password both in REDIS_URL and REDIS_PASSWORD', { REDIS_URL: 'redis://:a@r:6379', REDIS_PASSWORD: 'b' }, 'REDIS_PASSWORD'],
+    ['a user both in REDIS_URL and REDIS_USERNAME', { REDIS_URL: 'redis://u:a@r:6379', REDIS_USERNAME: 'v' }, 'REDIS_USERNAME'],
+    ['REDIS_TLS with REDIS_URL (the scheme decides)', { REDIS_URL: 'redis://r:6379', REDIS_TLS: 'true' }, 'REDIS_TLS'],
+    ['a CA file with a plain redis:// URL', { REDIS_URL: 'redis://r:6379', REDIS_TLS_CA_FILE: '/ca.pem' }, 'REDIS_TLS_CA_FILE'],
+    ['a CA file for cluster nodes without REDIS_TLS', { REDIS_CLUSTER_NODES: 'r:7000', REDIS_TLS_CA_FILE: '/ca.pem' }, 'REDIS_TLS_CA_FILE'],
+    ['a client certificate without its key', { REDIS_URL: 'rediss://r:6379', REDIS_TLS_CERT_FILE: '/c.pem' }, 'REDIS_TLS_KEY_FILE'],
+    ['a client key without its certificate', { REDIS_SENTINELS: 's:26379', REDIS_TLS: 'true', REDIS_TLS_KEY_FILE: '/k.pem' }, 'REDIS_TLS_CERT_FILE'],
+    ['a non-boolean REDIS_TLS', { REDIS_SENTINELS: 's:26379', REDIS_TLS: 'yes' }, 'REDIS_TLS'],
   ];
   for (const [name, env, setting] of bad) {
     it(`${name} fails with a ConfigError naming ${setting}`, () => {
@@ -111,6 +123,32 @@ describe('loadConfig', () => {
       { host: '::1', port: 7002 },
     ]);
     expect(c.redisUrl).toBeUndefined();
+  });
+
+  const targets = { REDIS_URL: 'redis://r:6379', REDIS_CLUSTER_NODES: 'r:7000', REDIS_SENTINELS: 's:26379' };
+  for (const [a, b] of [['REDIS_URL', 'REDIS_CLUSTER_NODES'], ['REDIS_URL', 'REDIS_SENTINELS'], ['REDIS_CLUSTER_NODES', 'REDIS_SENTINELS']] as const) {
+    it(`${a} and ${b} together fail at once, naming both`, () => {
+      const message = configError({}, { [a]: targets[a], [b]: targets[b] }).message;
+      expect(message).toContain(a);
+      expect(message).toContain(b);
+    });
+  }
+
+  it('REDIS_SENTINELS parses into sentinels, with the master name defaulting to mymaster', () => {
+    const c = loadConfig({}, { REDIS_SENTINELS: 's1:26379, [::1]:26380', REDIS_SENTINEL_PASSWORD: 'sp', REDIS_USERNAME: 'herald', REDIS_PASSWORD: 'pw' });
+    expect(c.redisSentinels).toEqual([
+      { host: 's1', port: 26379 },
+      { host: '::1', port: 26380 },
+    ]);
+    expect(c.redisSentinelName).toBe('mymaster');
+    expect(c.redisSentinelPassword).toBe('sp');
+    expect([c.redisUsername, c.redisPassword]).toEqual(['herald', 'pw']);
+    expect(loadConfig({}, { REDIS_SENTINELS: 's1:26379', REDIS_SENTINEL_NAME: 'signal' }).redisSentinelName).toBe('signal');
+  });
+
+  it('never echoes a Redis password in the error', () => {
+    const message = configError({}, { REDIS_URL: 'redis://:a@r:6379', REDIS_PASSWORD: 'hunter2-secret' }).message;
+    expect(message).not.toContain('hunter2-secret');
   });
 
   it('a bad flag is reported under its setting name too', () => {

@@ -8,12 +8,13 @@ import type { Logger } from '../../observability/logger.js';
 import { LocalDelivery } from '../local.js';
 import { Admin } from './admin.js';
 import { Bus } from './bus.js';
-import { RedisConnection, type RedisTarget } from './connection.js';
+import { RedisConnection } from './connection.js';
 import { Context } from './context.js';
 import { RedisDirectMail } from './direct.js';
 import { InstanceReports } from './instances.js';
 import { Keys } from './keys.js';
 import { Masters } from './masters.js';
+import { redisTarget, type RedisSettings } from './options.js';
 import { Membership } from './membership.js';
 import { PeerClaims } from './peers.js';
 import { Registration } from './registration.js';
@@ -53,14 +54,8 @@ export class RedisCluster implements Cluster {
   readonly direct: RedisDirectMail;
   private readonly reports: InstanceReports;
 
-  constructor(config: Pick<Config, 'redisUrl' | 'redisClusterNodes' | 'redisPrefix'>, log: Logger) {
-    const target: RedisTarget | undefined = config.redisClusterNodes?.length
-      ? { nodes: config.redisClusterNodes }
-      : config.redisUrl
-        ? { url: config.redisUrl }
-        : undefined;
-    if (!target) throw new Error('RedisCluster needs REDIS_URL or REDIS_CLUSTER_NODES');
-    const ctx = new Context(this.instanceId, new RedisConnection(target, this.instanceId), new Keys(config.redisPrefix), log, this.local);
+  constructor(config: RedisSettings & Pick<Config, 'redisPrefix'>, log: Logger) {
+    const ctx = new Context(this.instanceId, new RedisConnection(redisTarget(config), this.instanceId, log), new Keys(config.redisPrefix), log, this.local);
     ctx.replicas = new Replicas(this.instanceId, {
       joined: (room, m) => this.local.joined(room, m),
       left: (room, m, reason) => this.local.left(room, m, reason),
@@ -90,7 +85,12 @@ export class RedisCluster implements Cluster {
     ctx.bus.listen((wire) => this.receive(wire));
     for (const conn of [ctx.conn.cmd, ctx.conn.sub]) {
       // Needed: an unhandled 'error' would crash the process (sharded subscribers included).
-      conn.on('error', (err: Error) => ctx.log.debug({ err: err.message }, 'redis connection error'));
+      conn.on('error', (err: Error) => {
+        if (!ctx.conn.faults.report(err, ctx.conn.describe())) ctx.log.debug({ err: err.message }, 'redis connection error');
+      });
+      // Cluster nodes and sentinels report their own errors (a certificate, a password).
+      conn.on('node error', (err: Error) => ctx.conn.faults.report(err, ctx.conn.describe()));
+      conn.on('sentinelError', (err: Error) => ctx.conn.faults.report(err, ctx.conn.describe()));
       conn.on('close', () => ctx.registration.lost());
       conn.on('ready', () => void ctx.registration.recover());
     }

@@ -1,6 +1,7 @@
 import calculateSlot from 'cluster-key-slot';
 import { Redis, type Cluster as IoCluster } from 'ioredis';
 import type { Context } from './context.js';
+import { accessOptions } from './options.js';
 
 interface MasterState {
   probe: Redis;
@@ -97,6 +98,7 @@ export class Masters {
   private watch(address: string): void {
     const colon = address.lastIndexOf(':');
     const probe = new Redis({
+      ...accessOptions(this.ctx.conn.target),
       host: address.slice(0, colon),
       port: Number(address.slice(colon + 1)),
       lazyConnect: true,

@@ -1,5 +1,6 @@
 import type { LeaveReason } from '../../core/types.js';
 import type { Context } from './context.js';
+import { checkPermissions } from './permissions.js';
 import { parseMember } from './wire.js';
 
 const ALIVE_TTL_MS = 5000;
@@ -67,7 +68,9 @@ export class Registration {
       }
       await this.checkOthers();
     } catch (err) {
-      ctx.log.debug({ err: String(err) }, 'liveness tick failed');
+      // An ACL changed under a running instance: not ready until it is fixed.
+      if (ctx.conn.faults.report(err, ctx.conn.describe())) this.registered = false;
+      else ctx.log.debug({ err: String(err) }, 'liveness tick failed');
     }
   }
 
@@ -159,7 +162,7 @@ export class Registration {
       (err: unknown) => {
         this.recovering = undefined;
         ctx.replicas.release();
-        ctx.log.warn({ err: String(err) }, 'redis registration failed; retrying');
+        if (!ctx.conn.faults.report(err, ctx.conn.describe())) ctx.log.warn({ err: String(err) }, 'redis registration failed; retrying');
       },
     );
     return this.recovering;
@@ -168,6 +171,7 @@ export class Registration {
   private async doRecover(): Promise<void> {
     const { ctx } = this;
     const { cmd, keys, me } = ctx;
+    await checkPermissions(ctx);
     // Room notices wait until the replicas are re-based below.
     ctx.replicas.hold();
     await cmd.set(keys.instance(me, 'alive'), '1', 'PX', ALIVE_TTL_MS);
@@ -190,6 +194,7 @@ export class Registration {
     for (const peerId of lostPeers) ctx.peers.taken(peerId);
 
     this.registered = true;
+    ctx.conn.faults.clear();
     ctx.replicas.release();
     // Local members that left while this ran: write those rooms again.
     for (const roomId of ctx.membership.dirtyRooms) await this.restoreRoom(roomId, false);
