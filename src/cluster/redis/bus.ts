@@ -17,22 +17,30 @@ export class Bus {
   /** Texts waiting for this tick's publish, per channel, in order. */
   private readonly outbox = new Map<string, string[]>();
   private handler: (wire: Wire) => void = () => {};
+  /** Whether this instance's own channel is subscribed on the current subscriber connection. */
+  subscribed = false;
 
   constructor(private readonly ctx: Context) {}
 
   /** Starts receiving: every message for this instance goes to `handler`. */
   listen(handler: (wire: Wire) => void): void {
     this.handler = handler;
-    const sub = this.ctx.conn.sub;
-    if (this.ctx.conn.sharded) (sub as IoCluster).on('smessage', (_channel: string, text: string) => this.receive(text));
-    else (sub as Redis).on('message', (_channel: string, text: string) => this.receive(text));
+    const { conn, keys, me } = this.ctx;
+    const sub = conn.sub;
+    sub.on('close', () => (this.subscribed = false));
+    if (conn.sharded) (sub as IoCluster).on('smessage', (_channel: string, text: string) => this.receive(text));
+    else {
+      const own = keys.instanceChannel(me);
+      (sub as Redis).on('message', (channel: string, text: string) => channel === own && this.receive(text));
+    }
   }
 
-  /** Subscribes to this instance's own channel (one Redis) or control channel (Redis Cluster). */
+  /** Subscribes to this instance's own channel and probe channel (one Redis) or control channel (Redis Cluster). */
   async subscribeOwn(): Promise<void> {
     const { conn, keys, me } = this.ctx;
     if (conn.sharded) await conn.sub.ssubscribe(keys.controlChannel(me));
-    else await conn.sub.subscribe(keys.instanceChannel(me));
+    else await conn.sub.subscribe(keys.instanceChannel(me), keys.probeChannel(me));
+    this.subscribed = true;
   }
 
   /** Redis Cluster: starts receiving one room's messages (before joining it, so none is missed). */

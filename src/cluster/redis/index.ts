@@ -16,6 +16,7 @@ import { Keys } from './keys.js';
 import { Masters } from './masters.js';
 import { Membership } from './membership.js';
 import { PeerClaims } from './peers.js';
+import { LinkProbe } from './probe.js';
 import { Registration } from './registration.js';
 import { Replicas } from './replicas.js';
 import { withoutRaw, type Wire } from './wire.js';
@@ -39,6 +40,7 @@ const STOP_HANDOFF_MS = 5000;
  *   peers.ts         peer claims, resume hand-off, forwarding
  *   registration.ts  liveness, crash reaping, registering again after an outage
  *   masters.ts       Redis Cluster masters: which are up, which restarted empty
+ *   probe.ts         one Redis: noticing a link that went silent without closing
  *   admin.ts         the cluster-wide room and peer listings
  *
  * Local delivery is LocalDelivery (src/cluster/local.ts), shared with the memory cluster.
@@ -52,6 +54,7 @@ export class RedisCluster implements Cluster {
   private readonly local = new LocalDelivery(this.instanceId);
   readonly direct: RedisDirectMail;
   private readonly reports: InstanceReports;
+  private readonly probe: LinkProbe;
 
   constructor(config: Pick<Config, 'redisUrl' | 'redisClusterNodes' | 'redisPrefix'>, log: Logger) {
     const target: RedisTarget | undefined = config.redisClusterNodes?.length
@@ -77,6 +80,14 @@ export class RedisCluster implements Cluster {
     ctx.admin = new Admin(ctx);
     this.direct = new RedisDirectMail(ctx);
     this.reports = new InstanceReports(ctx);
+    this.probe = new LinkProbe(ctx, (quietMs) => {
+      // Not-ready at once (a load balancer stops sending clients here); both connections
+      // start over, and their 'ready' registers again (src/cluster/redis/registration.ts).
+      ctx.log.warn({ redis: ctx.conn.describe(), quietMs }, 'redis link is silent: not ready; reconnecting');
+      ctx.registration.lost();
+      ctx.conn.cmd.disconnect(true);
+      ctx.conn.sub.disconnect(true);
+    });
     this.ctx = ctx;
   }
 
@@ -96,6 +107,7 @@ export class RedisCluster implements Cluster {
     }
     ctx.masters.start();
     ctx.registration.start();
+    this.probe.start();
     ctx.conn.connect();
     const deadline = Date.now() + BOOT_WAIT_MS;
     while (!this.healthy && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -125,6 +137,7 @@ export class RedisCluster implements Cluster {
       }
     }
     ctx.registration.stop();
+    this.probe.stop();
     ctx.masters.stop();
     ctx.conn.disconnect();
     ctx.replicas.clear();
