@@ -15,6 +15,7 @@ const onPath = (cmd) => {
 const missing = [];
 if (!onPath('redis-server')) missing.push('redis-server');
 if (!existsSync('/usr/bin/chromium')) missing.push('chromium');
+if (!onPath('haproxy') && !existsSync('/usr/sbin/haproxy')) missing.push('haproxy');
 if (missing.length === 0) process.exit(0);
 
 const canApt = process.getuid?.() === 0 && onPath('apt-get');
