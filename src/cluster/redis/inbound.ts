@@ -88,8 +88,14 @@ export class Inbound {
 
   /** The sender gave up every batch below `below`: they will never come (their senders were told). */
   skipped(from: string, channel: string, epoch: number, below: number): void {
-    const stream = this.streams.get(`${from}\n${channel}`);
-    if (!stream || stream.epoch !== epoch || below <= stream.next) return;
+    const key = `${from}\n${channel}`;
+    const stream = this.streams.get(key);
+    if (!stream || epoch > stream.epoch) {
+      // Nothing of this stream arrived yet: it starts past what was given up, so a late copy is dropped.
+      this.streams.set(key, { from, channel, epoch, next: below, held: new Map(), gapSince: undefined, lastAskedGap: 0, lastHeard: Date.now() });
+      return;
+    }
+    if (stream.epoch !== epoch || below <= stream.next) return;
     for (const n of stream.held.keys()) if (n < below) stream.held.delete(n);
     stream.next = below;
     this.drain(stream);
