@@ -17,6 +17,8 @@ if (!onPath('redis-server')) missing.push('redis-server');
 if (!existsSync('/usr/bin/chromium')) missing.push('chromium');
 // The Redis TLS tests make their certificates with it.
 if (!onPath('openssl')) missing.push('openssl');
+// The chaos soak puts it in front of the instances.
+if (!onPath('haproxy') && !existsSync('/usr/sbin/haproxy')) missing.push('haproxy');
 if (missing.length === 0) process.exit(0);
 
 const canApt = process.getuid?.() === 0 && onPath('apt-get');

@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { Cluster, ClusterListener, InstanceStatus, PeerHolding, RoomSummary } from '../core/cluster.js';
+import type { Cluster, ClusterListener, InstanceStatus, PeerHolding, Receipt, RoomSummary } from '../core/cluster.js';
 import { Room, checkAdmission } from '../core/room.js';
 import type { LeaveReason, Member, PeerEvent } from '../core/types.js';
 import { LocalDelivery } from './local.js';
@@ -51,9 +51,10 @@ export class MemoryCluster implements Cluster {
     return this.rooms.get(roomId);
   }
 
-  send(to: Member, event: PeerEvent): void {
+  send(to: Member, event: PeerEvent, receipt?: Receipt): void {
     // One process: every member is local.
     this.local.deliver(to.peerId, event);
+    receipt?.();
   }
 
   /** One process: a resume always finds its peer in the hub, so nothing is ever handed over. */

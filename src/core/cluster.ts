@@ -1,4 +1,5 @@
 import type { DirectMail } from './direct.js';
+import type { HeraldError } from './errors.js';
 import type { Room } from './room.js';
 import type { LeaveReason, Member, PeerEvent, Role, Sequenced } from './types.js';
 
@@ -13,6 +14,13 @@ export interface Handoff {
   /** The last sequence number it was given. */
   seq?: number;
 }
+
+/**
+ * Told once whether one sent event arrived: without an error when it was delivered to its
+ * peer (or queued for it), with `unavailable` when it could not be. A JSON `signal` with an
+ * `id` answers its `ack` or `error` from this.
+ */
+export type Receipt = (err?: HeraldError) => void;
 
 /** What a reconnecting peer presents so that another instance may hand its state over. */
 export interface ResumeClaim {
@@ -85,7 +93,8 @@ export interface InstanceStatus {
  *
  * Ordering
  * - `send` from one instance to one member keeps the order of calls (same instance: in-process
- *   and synchronous; another instance: one ordered channel per instance pair and room).
+ *   and synchronous; another instance: one ordered channel per instance pair and room), and
+ *   delivers each event once or tells its sender (see `send`).
  * - A member's join is reported (`memberJoined`) on every instance holding members of the
  *   room before any `send` issued after `join` resolved reaches those instances.
  * - Changes to one member of one room are applied in the room's own order everywhere: a late
@@ -116,8 +125,14 @@ export interface Cluster {
   /** This instance's view of a room it holds members of. Synchronous: used per message. */
   room(roomId: string): Room | undefined;
 
-  /** Sends an event to a member wherever it lives. Local members never touch the network. */
-  send(to: Member, event: PeerEvent): void;
+  /**
+   * Sends an event to a member wherever it lives. Local members never touch the network.
+   * `receipt`, when given and `send` does not throw, is called exactly once: at once for a
+   * local member, when the other instance confirms, or with `unavailable` when it does not.
+   * A lost event without a receipt is reported to its sender as an event (`undelivered`,
+   * `direct-expired`).
+   */
+  send(to: Member, event: PeerEvent, receipt?: Receipt): void;
 
   /**
    * Records that this instance now holds `peerId`, telling any previous holder to let go.

@@ -1,5 +1,5 @@
 import { randomBytes } from 'node:crypto';
-import type { Cluster, ClusterListener, Handoff, ResumeClaim } from './cluster.js';
+import type { Cluster, ClusterListener, Handoff, Receipt, ResumeClaim } from './cluster.js';
 import { DirectExpiry, type QueuedDirect } from './direct.js';
 import { HeraldError } from './errors.js';
 import { allows, checkGrant, type Grant } from './grant.js';
@@ -288,12 +288,15 @@ export class Hub implements ClusterListener {
     return (await this.cluster.leave(roomId, peerId, 'kicked')) !== undefined;
   }
 
-  /** Relays `payload` from one member of a room to another, if the roles allow it. */
-  signal(fromId: string, roomId: string, toId: string, payload: Payload): void {
+  /**
+   * Relays `payload` from one member of a room to another, if the roles allow it. With a
+   * `receipt`, it is told once whether the signal arrived (Cluster.send).
+   */
+  signal(fromId: string, roomId: string, toId: string, payload: Payload, receipt?: Receipt): void {
     const { room, from } = this.membership(fromId, roomId);
     const to = room.get(toId);
     if (!to) throw new HeraldError('not-found', `peer ${toId} is not in room ${roomId}`);
-    this.relay(room, from, to, payload);
+    this.relay(room, from, to, payload, receipt);
   }
 
   /** Relays `payload` to the room's broadcaster (the seed reader's only destination). */
@@ -438,12 +441,12 @@ export class Hub implements ClusterListener {
 
   // ---- internals ----
 
-  private relay(room: Room, from: Member, to: Member, payload: Payload): void {
+  private relay(room: Room, from: Member, to: Member, payload: Payload, receipt?: Receipt): void {
     if (!maySignal(from.role, to.role)) {
       throw new HeraldError('forbidden', `a ${from.role} may not signal a ${to.role}`);
     }
     const started = performance.now();
-    this.cluster.send(to, { type: 'signal', room: room.id, from: from.peerId, fromRole: from.role, payload });
+    this.cluster.send(to, { type: 'signal', room: room.id, from: from.peerId, fromRole: from.role, payload }, receipt);
     this.observer.relayed?.(payload, (performance.now() - started) / 1000);
   }
 

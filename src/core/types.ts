@@ -55,6 +55,8 @@ export type PeerEvent =
   | { type: 'peer-left'; room: string; member: Member; reason: LeaveReason }
   /** Signals this peer sent to `to` were dropped: `to` never came back. */
   | { type: 'expired'; room: string; to: string }
+  /** One signal this peer sent to `to` (on another instance) was not delivered: that instance did not confirm it. */
+  | { type: 'undelivered'; room: string; to: string }
   /** How many members the room has now (coalesced; see core/presence.ts). */
   | { type: 'counts'; room: string; counts: RoomCounts }
   /** Room notice pushed to the peer itself: it was removed. */

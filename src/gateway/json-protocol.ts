@@ -80,6 +80,8 @@ export class JsonConnection extends Connection implements Session {
         return this.send({ type: 'peer-left', room: event.room, peer: info(event.member), reason: event.reason, seq });
       case 'expired':
         return this.send({ type: 'expired', room: event.room, to: event.to, seq });
+      case 'undelivered':
+        return this.error(undefined, 'unavailable', `a signal to ${event.to} in room ${event.room} was not delivered: its instance did not confirm it`);
       case 'removed':
         if (this.peerId && this.ctx.hub.roomsHeld(this.peerId) === 0) this.guard.left();
         return this.send({ type: 'removed', room: event.room, reason: event.reason, seq });
@@ -221,8 +223,10 @@ export class JsonConnection extends Connection implements Session {
     }
     try {
       // The text of `data` as received rides along, so JSON recipients need no re-serialization.
-      this.ctx.hub.signal(this.peerId!, msg.room, msg.to, { kind: 'json', data: msg.data, raw: rawMember(text, 'data') });
-      if (msg.id !== undefined) this.send({ type: 'ack', id: msg.id });
+      // With an id, the ack (or error) waits until the recipient's instance has it.
+      const { id } = msg;
+      const receipt = id === undefined ? undefined : (err?: HeraldError) => (err ? this.fail(id, err) : this.send({ type: 'ack', id }));
+      this.ctx.hub.signal(this.peerId!, msg.room, msg.to, { kind: 'json', data: msg.data, raw: rawMember(text, 'data') }, receipt);
     } catch (err) {
       this.fail(msg.id, err);
     }

@@ -140,6 +140,9 @@ export class SeedConnection extends Connection implements Session {
       case 'expired':
         this.send(`error|expired|messages to ${event.to} were not delivered`);
         return;
+      case 'undelivered':
+        this.send(`error|unavailable|a message to ${event.to} was not delivered: its instance did not confirm it`);
+        return;
     }
   }
 

@@ -9,6 +9,9 @@ export class BlackHoleProxy {
   private readonly pairs = new Set<[Socket, Socket]>();
   private readonly sockets = new Set<Socket>();
   private server!: Server;
+  /** Partitioned: pairs silenced by `partition()` and sockets accepted meanwhile, both held. */
+  private silenced: [Socket, Socket][] | undefined;
+  private heldNew: Socket[] = [];
   port = 0;
   /** Where new connections go. */
   target = 0;
@@ -17,6 +20,14 @@ export class BlackHoleProxy {
     const proxy = new BlackHoleProxy();
     proxy.target = target;
     proxy.server = createServer((client) => {
+      proxy.sockets.add(client);
+      if (proxy.silenced) {
+        // A partition: the connection is accepted (as a middlebox would) but nothing passes.
+        client.pause();
+        client.on('error', () => {});
+        proxy.heldNew.push(client);
+        return;
+      }
       const upstream = connect(proxy.target, '127.0.0.1');
       const pair: [Socket, Socket] = [client, upstream];
       proxy.sockets.add(client).add(upstream);
@@ -46,6 +57,32 @@ export class BlackHoleProxy {
     const n = this.pairs.size;
     this.pairs.clear();
     return n;
+  }
+
+  /**
+   * A partition that heals: every connection open now stops carrying bytes (nothing is
+   * closed), and new connections are accepted but carry nothing either, until `heal()`.
+   */
+  partition(): void {
+    this.silenced = [...this.pairs];
+    for (const [client, upstream] of this.silenced) {
+      client.unpipe(upstream);
+      upstream.unpipe(client);
+      client.pause();
+      upstream.pause();
+    }
+  }
+
+  /** The network is back: held connections carry bytes again; new ones are forwarded. */
+  heal(): void {
+    for (const [client, upstream] of this.silenced ?? []) {
+      client.pipe(upstream).pipe(client);
+      client.resume();
+      upstream.resume();
+    }
+    this.silenced = undefined;
+    // Connections attempted during the partition have been given up on by their clients.
+    for (const socket of this.heldNew.splice(0)) socket.destroy();
   }
 
   stop(): Promise<void> {

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Config } from '../../config.js';
-import type { Cluster, ClusterListener, Handoff, InstanceStatus, PeerHolding, ResumeClaim, RoomSummary } from '../../core/cluster.js';
+import type { Cluster, ClusterListener, Handoff, InstanceStatus, PeerHolding, Receipt, ResumeClaim, RoomSummary } from '../../core/cluster.js';
 import { HeraldError } from '../../core/errors.js';
 import type { Room } from '../../core/room.js';
 import { eventRoom, type LeaveReason, type Member, type PeerEvent } from '../../core/types.js';
@@ -17,6 +17,7 @@ import { Masters } from './masters.js';
 import { redisTarget, type RedisSettings } from './options.js';
 import { Membership } from './membership.js';
 import { PeerClaims } from './peers.js';
+import { LinkProbe } from './probe.js';
 import { Registration } from './registration.js';
 import { Replicas } from './replicas.js';
 import { withoutRaw, type Wire } from './wire.js';
@@ -40,6 +41,7 @@ const STOP_HANDOFF_MS = 5000;
  *   peers.ts         peer claims, resume hand-off, forwarding
  *   registration.ts  liveness, crash reaping, registering again after an outage
  *   masters.ts       Redis Cluster masters: which are up, which restarted empty
+ *   probe.ts         one Redis: noticing a link that went silent without closing
  *   admin.ts         the cluster-wide room and peer listings
  *
  * Local delivery is LocalDelivery (src/cluster/local.ts), shared with the memory cluster.
@@ -53,6 +55,7 @@ export class RedisCluster implements Cluster {
   private readonly local = new LocalDelivery(this.instanceId);
   readonly direct: RedisDirectMail;
   private readonly reports: InstanceReports;
+  private readonly probe: LinkProbe;
 
   constructor(config: RedisSettings & Pick<Config, 'redisPrefix'>, log: Logger) {
     const ctx = new Context(this.instanceId, new RedisConnection(redisTarget(config), this.instanceId, log), new Keys(config.redisPrefix), log, this.local);
@@ -64,7 +67,7 @@ export class RedisCluster implements Cluster {
         if (ctx.healthy) void ctx.cmd.srem(ctx.keys.instance(ctx.me, 'rooms'), roomId).catch(() => {});
       },
     });
-    ctx.bus = new Bus(ctx);
+    ctx.bus = new Bus(ctx, (wire) => this.undelivered(wire));
     ctx.membership = new Membership(ctx);
     ctx.peers = new PeerClaims(ctx);
     ctx.registration = new Registration(ctx);
@@ -72,6 +75,14 @@ export class RedisCluster implements Cluster {
     ctx.admin = new Admin(ctx);
     this.direct = new RedisDirectMail(ctx);
     this.reports = new InstanceReports(ctx);
+    this.probe = new LinkProbe(ctx, (quietMs) => {
+      // Not-ready at once (a load balancer stops sending clients here); both connections
+      // start over, and their 'ready' registers again (src/cluster/redis/registration.ts).
+      ctx.log.warn({ redis: ctx.conn.describe(), quietMs }, 'redis link is silent: not ready; reconnecting');
+      ctx.registration.lost();
+      ctx.conn.cmd.disconnect(true);
+      ctx.conn.sub.disconnect(true);
+    });
     this.ctx = ctx;
   }
 
@@ -96,6 +107,7 @@ export class RedisCluster implements Cluster {
     }
     ctx.masters.start();
     ctx.registration.start();
+    this.probe.start();
     ctx.conn.connect();
     const deadline = Date.now() + BOOT_WAIT_MS;
     while (!this.healthy && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
@@ -125,6 +137,8 @@ export class RedisCluster implements Cluster {
       }
     }
     ctx.registration.stop();
+    this.probe.stop();
+    ctx.bus.stop();
     ctx.masters.stop();
     ctx.conn.disconnect();
     ctx.replicas.clear();
@@ -146,11 +160,14 @@ export class RedisCluster implements Cluster {
     return this.ctx.replicas.get(roomId)?.room;
   }
 
-  send(to: Member, event: PeerEvent): void {
+  send(to: Member, event: PeerEvent, receipt?: Receipt): void {
     const { ctx } = this;
     const forward = to.instanceId === this.instanceId ? ctx.peers.forwardedTo(to.peerId) : undefined;
     if (forward) to = { ...to, instanceId: forward };
-    else if (this.local.send(to, event)) return;
+    else if (this.local.send(to, event)) {
+      receipt?.();
+      return;
+    }
     const room = eventRoom(event);
     if (room === undefined ? !ctx.healthy : !ctx.roomAvailable(room)) {
       // A relay answers its sender `unavailable`. Other events (an `expired` notice, sent
@@ -158,7 +175,24 @@ export class RedisCluster implements Cluster {
       if (event.type !== 'signal') return;
       throw new HeraldError('unavailable', `peer ${to.peerId} is on another instance and room ${room} cannot reach its cluster directory`);
     }
-    ctx.bus.publish(to.instanceId, { type: 'deliver', peer: to.peerId, event: withoutRaw(event) }, room);
+    ctx.bus.publish(to.instanceId, { type: 'deliver', peer: to.peerId, event: withoutRaw(event) }, room, receipt);
+  }
+
+  /**
+   * A message the receiving instance never confirmed (src/cluster/redis/outbound.ts): a
+   * signal's or direct message's sender here is told. A room notice is only logged: an
+   * instance that confirmed nothing for seconds has lost its link, and re-bases its
+   * replicas on the directory when it registers again.
+   */
+  private undelivered(wire: Wire): void {
+    const { ctx } = this;
+    if (wire.type === 'deliver') {
+      const { event } = wire;
+      if (event.type === 'signal') this.local.deliver(event.from, { type: 'undelivered', room: event.room, to: wire.peer });
+      else if (event.type === 'direct') this.local.deliver(event.from, { type: 'direct-expired', to: wire.peer });
+      return;
+    }
+    ctx.log.warn({ type: wire.type, ...('room' in wire ? { room: wire.room } : {}) }, 'a cross-instance notice was not confirmed by its instance');
   }
 
   claimPeer(peerId: string, resume?: ResumeClaim): Promise<Handoff | undefined> {

@@ -69,6 +69,11 @@ export class Keys {
     return `${this.prefix}:inst:${id}`;
   }
 
+  /** Single Redis: the channel an instance publishes to itself to prove its link (src/cluster/redis/probe.ts). */
+  probeChannel(id: string): string {
+    return `${this.prefix}:inst:${id}:probe`;
+  }
+
   /**
    * Redis Cluster: the sharded channel (SPUBLISH/SSUBSCRIBE) carrying one room's traffic to
    * one instance. It shares the room's slot, so a room's keys and messages fail together and

@@ -107,6 +107,7 @@ export class Registration {
     if (won === null) return; // another survivor has it
     const started = Date.now();
     const { removed, complete } = await this.reapInstance(dead, 'instance-lost');
+    this.ctx.bus.forget(dead);
     if (complete) await cmd.srem(keys.instances, dead);
     else await cmd.del(keys.reapLock(dead)); // some rooms' slots were unreachable: try again next tick
     log.warn({ instance: dead, members: removed, complete, ms: Date.now() - started }, 'reaped a dead instance');
