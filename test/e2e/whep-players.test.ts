@@ -8,7 +8,7 @@ import { Instance, startInstances, waitFor } from '../helpers/instances.js';
 import { TestRedis } from '../helpers/redis.js';
 import { buildSdk } from '../helpers/sdk.js';
 import { tokenMinter } from '../helpers/tokens.js';
-import { PLAYER_PCS, PlayerSite, posts } from './whep-players.js';
+import { PLAYER_PCS, PlayerSite, posts, requests } from './whep-players.js';
 
 /**
  * WHEP in real Chromium (docs/whep.md): the broadcaster is /broadcast.html with the fake
@@ -134,16 +134,17 @@ describe('WHEP across instances (real Redis, separate processes)', () => {
   let redis: TestRedis;
   let A: Instance;
   let B: Instance;
+  let C: Instance;
   let tA: Instance;
   let tB: Instance;
 
   beforeAll(async () => {
     redis = await TestRedis.start();
-    [A, B] = await startInstances(2, { redisUrl: redis.url, env: { HERALD_REDIS_PREFIX: 'open' } });
+    [A, B, C] = await startInstances(3, { redisUrl: redis.url, env: { HERALD_REDIS_PREFIX: 'open' } });
     [tA, tB] = await startInstances(2, { redisUrl: redis.url, env: { HERALD_REDIS_PREFIX: 'tok', HERALD_SECRET: SECRET } });
   });
   afterAll(async () => {
-    await Promise.all([A, B, tA, tB].map((i) => i?.kill()));
+    await Promise.all([A, B, C, tA, tB].map((i) => i?.kill()));
     await redis?.stop();
   });
 
@@ -154,7 +155,7 @@ describe('WHEP across instances (real Redis, separate processes)', () => {
       const page = await openPlayers();
       await play(page, player, `${B.http}/whep/${r}`);
       await expectPlays(page);
-      for (const i of [A, B]) expect(udpSockets(i.proc.pid!)).toEqual([]);
+      for (const i of [A, B, C]) expect(udpSockets(i.proc.pid!)).toEqual([]);
       // The check can see a UDP socket: one of the test's own.
       const probe = createSocket('udp4');
       await new Promise<void>((resolve) => probe.bind(0, '127.0.0.1', resolve));
@@ -162,6 +163,23 @@ describe('WHEP across instances (real Redis, separate processes)', () => {
       probe.close();
       await page.evaluate(() => (window as any).players.stopAll());
       await broadcast.waitForFunction(() => (window as any).herald.viewers === 0, null, { polling: 50, timeout: 10_000 });
+    });
+
+    it(`${player} behind a load balancer: broadcaster on A, POST on B, PATCH and DELETE on C`, { timeout: 90_000 }, async () => {
+      const r = room();
+      const broadcast = await openBroadcast(A.http, r);
+      const page = await openPlayers();
+      await page.evaluate((route) => ((window as any).route = route), C.http);
+      await play(page, player, `${B.http}/whep/${r}`);
+      await expectPlays(page);
+      await page.evaluate(() => (window as any).players.stopAll());
+      await broadcast.waitForFunction(() => (window as any).herald.viewers === 0, null, { polling: 50, timeout: 10_000 });
+      const seen = (await requests(page)).map((q) => `${q.method} ${new URL(q.url).origin === C.http ? 'C' : new URL(q.url).origin === B.http ? 'B' : '?'} ${q.status}`);
+      expect(seen[0]).toBe('POST B 201');
+      expect(seen.at(-1)).toBe('DELETE C 200');
+      // whip-whep trickles its candidates (PATCH); the eyevinn player puts them in its offer.
+      if (player === 'whipWhep') expect(seen.filter((q) => q === 'PATCH C 204').length).toBeGreaterThan(0);
+      expect(seen.filter((q) => !['POST B 201', 'PATCH C 204', 'DELETE C 200'].includes(q))).toEqual([]);
     });
 
     it(`${player} on instance B with a token plays the broadcaster of instance A`, { timeout: 90_000 }, async () => {

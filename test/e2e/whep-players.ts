@@ -22,12 +22,17 @@ import { WebRTCPlayer } from '@eyevinn/webrtc-player';
 const pcs = (window.pcs = []);
 const posts = (window.posts = []);
 const errors = (window.playerErrors = []);
+const requests = (window.requests = []);
 const plainFetch = window.fetch.bind(window);
 window.fetch = async (url, init = {}) => {
-  const isPost = (init.method || 'GET') === 'POST' && String(url).includes('/whep/');
+  const method = init.method || 'GET';
+  // A load balancer in the page: window.route sends the session's PATCH / DELETE to another instance.
+  if (window.route && (method === 'PATCH' || method === 'DELETE')) url = new URL(new URL(String(url)).pathname, window.route).href;
+  const isPost = method === 'POST' && String(url).includes('/whep/');
   const entry = isPost ? { url: String(url), postAt: Date.now() } : undefined;
   const res = await plainFetch(url, init);
   if (entry) posts.push({ ...entry, status: res.status, answeredAt: Date.now() });
+  requests.push({ method, url: String(url), status: res.status });
   return res;
 };
 
@@ -124,4 +129,9 @@ export class PlayerSite {
 /** The WHEP POSTs the page made so far: when each left, its status and when it came back (Date.now()). */
 export function posts(page: Page): Promise<{ url: string; postAt: number; status: number; answeredAt: number }[]> {
   return page.evaluate(() => (window as any).posts);
+}
+
+/** Every request the page's players made: method, URL, status. */
+export function requests(page: Page): Promise<{ method: string; url: string; status: number }[]> {
+  return page.evaluate(() => (window as any).requests);
 }
