@@ -31,18 +31,37 @@ window.fetch = async (url, init = {}) => {
   const isPost = method === 'POST' && String(url).includes('/whep/');
   const entry = isPost ? { url: String(url), postAt: Date.now() } : undefined;
   const res = await plainFetch(url, init);
-  if (entry) posts.push({ ...entry, status: res.status, answeredAt: Date.now() });
+  if (entry) posts.push({ ...entry, id: new URL(String(url)).searchParams.get('player'), status: res.status, answeredAt: Date.now() });
   requests.push({ method, url: String(url), status: res.status });
   return res;
 };
 
+/** Each player's connection by the id it was started with (that id rides in its POST URL as ?player=). */
+const byId = (window.byId = {});
+const tagged = (url, id) => (id === undefined ? url : url + (url.includes('?') ? '&' : '?') + 'player=' + id);
+const firstFrames = (window.firstFrames = {});
+/** Stamps (Date.now()) when each tagged connection decodes its first video frame, polling every 20 ms. */
+window.watchFirstFrames = () => {
+  const poll = setInterval(async () => {
+    for (const [id, pc] of Object.entries(byId)) {
+      if (firstFrames[id]) continue;
+      (await pc.getStats()).forEach((s) => {
+        if (s.type === 'inbound-rtp' && s.kind === 'video' && s.framesDecoded > 0 && !firstFrames[id]) firstFrames[id] = Date.now();
+      });
+    }
+  }, 20);
+  return poll;
+};
+
 window.players = {
   /** whip-whep: the player makes the transceivers and its own RTCPeerConnection. */
-  async whipWhep(url, token) {
+  async whipWhep(url, token, id) {
     const pc = new RTCPeerConnection();
     pc.addTransceiver('video', { direction: 'recvonly' });
     pc.addTransceiver('audio', { direction: 'recvonly' });
     pcs.push(pc);
+    if (id !== undefined) byId[id] = pc;
+    url = tagged(url, id);
     const client = new WHEPClient();
     (window.clients ||= []).push(client);
     try {
@@ -54,7 +73,8 @@ window.players = {
     }
   },
   /** @eyevinn/webrtc-player: a video element, type 'whep', no public STUN (loopback only). */
-  async eyevinn(url, token) {
+  async eyevinn(url, token, id) {
+    url = tagged(url, id);
     const video = document.createElement('video');
     video.muted = true;
     video.autoplay = true;
@@ -66,6 +86,7 @@ window.players = {
     await player.load(new URL(url), token ? 'Bearer ' + token : undefined);
     // The player keeps its RTCPeerConnection in a field of its own.
     pcs.push(player.peer);
+    if (id !== undefined) byId[id] = player.peer;
     return 'loading';
   },
   /** Ends every player the way each one does (DELETE on its resource). */
@@ -127,7 +148,7 @@ export class PlayerSite {
 }
 
 /** The WHEP POSTs the page made so far: when each left, its status and when it came back (Date.now()). */
-export function posts(page: Page): Promise<{ url: string; postAt: number; status: number; answeredAt: number }[]> {
+export function posts(page: Page): Promise<{ url: string; id: string | null; postAt: number; status: number; answeredAt: number }[]> {
   return page.evaluate(() => (window as any).posts);
 }
 
