@@ -98,6 +98,7 @@ const schema = z.object({
   requestTimeoutMs: int(1000).default(30000),
   adminOrigins: list.optional(),
   whepAnswerTimeoutMs: int(100).default(10000),
+  whepMaxSessions: int(0).default(1000),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -143,6 +144,7 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   requestTimeoutMs: 'HERALD_REQUEST_TIMEOUT_MS',
   adminOrigins: 'HERALD_ADMIN_ORIGINS',
   whepAnswerTimeoutMs: 'HERALD_WHEP_ANSWER_TIMEOUT_MS',
+  whepMaxSessions: 'HERALD_WHEP_MAX_SESSIONS',
 };
 
 export class ConfigError extends Error {}

@@ -19,6 +19,8 @@ import { WhepSession, type WhepTrickle } from './whep-session.js';
 
 /** The largest offer or trickle fragment taken (413 past it). */
 export const WHEP_MAX_BODY = 64 * 1024;
+/** The most candidates one PATCH may carry (413 past it): each is one signal to the broadcaster. */
+export const WHEP_MAX_CANDIDATES = 64;
 /** A session id is a WHEP viewer's peer id (newWhepId): no other member can be reached through the resource. */
 const SESSION_ID = /^(?:[A-Za-z0-9_.:@~-]{1,41}~)?whep-[A-Za-z0-9_-]{22}$/;
 
@@ -97,6 +99,8 @@ export class WhepEndpoint {
     const grant = await this.authorize(ctx, roomId);
     const offer = await this.body(ctx, 'application/sdp');
     if (!isMediaSdp(offer)) throw new HeraldError('bad-request', 'the body is not an SDP offer with an audio or video section');
+    const cap = this.config.whepMaxSessions;
+    if (cap > 0 && this.sessions.size >= cap) throw new HeraldError('unavailable', `this instance holds its ${cap} WHEP sessions`);
     const peerId = newWhepId(grant?.sub);
     const session = new WhepSession(this.hub, roomId, peerId, grant, (s) => this.sessions.get(s.peerId) === s && this.sessions.delete(s.peerId));
     this.sessions.set(peerId, session);
@@ -130,6 +134,7 @@ export class WhepEndpoint {
     if (ifMatch && ifMatch !== etagOf(peerId)) return refuse(ctx, 412, 'If-Match does not match the session ETag');
     const candidates = parseSdpFrag(await this.body(ctx, 'application/trickle-ice-sdpfrag'));
     if (!candidates) throw new HeraldError('bad-request', 'the body is not an SDP fragment');
+    if (candidates.length > WHEP_MAX_CANDIDATES) throw new HeraldError('too-large', `at most ${WHEP_MAX_CANDIDATES} candidates per PATCH`);
     const local = this.sessions.get(peerId);
     if (local && local.room === roomId) local.trickle(candidates);
     else if (!local) {

@@ -26,7 +26,7 @@ beforeAll(async () => {
     turnUrls: 'turn:127.0.0.1:3478?transport=udp',
     allowedOrigins: 'http://player.test',
   });
-  tokened = await startHerald({ secret: SECRET });
+  tokened = await startHerald({ secret: SECRET, whepMaxSessions: 2 });
 });
 
 afterAll(async () => {
@@ -201,6 +201,30 @@ describe('WHEP errors (the server keeps serving after each)', () => {
     expect((await play(open, room, b)).res.status).toBe(201);
   });
 
+  it('a player that closes its POST before the answer ends its session: the broadcaster hears it leave', async () => {
+    const room = uid('abort');
+    const b = await broadcaster(open, room);
+    const hangUp = new AbortController();
+    const post = fetch(`${open.http}/whep/${room}`, { method: 'POST', headers: { 'Content-Type': 'application/sdp' }, body: OFFER, signal: hangUp.signal });
+    const offer = await b.nextWhere('signal', (m) => m.data?.whep === true);
+    hangUp.abort();
+    await expect(post).rejects.toThrow();
+    await b.nextWhere('peer-left', (m) => m.peer.id === offer.from);
+    expect(open.herald.hub.isHeld(offer.from)).toBe(false);
+  });
+
+  it('400 for a malformed room, 404 for a session of another room, 413 for a PATCH of more than 64 candidates', async () => {
+    expect((await postOffer(open.http, 'x'.repeat(200))).status).toBe(400);
+    const room = uid('whep');
+    const b = await broadcaster(open, room);
+    const { viewer, url } = await play(open, room, b);
+    expect((await patchFrag(`${open.http}/whep/${uid('other')}/${viewer}`)).status).toBe(404);
+    expect((await fetch(`${open.http}/whep/${uid('other')}/${viewer}`, { method: 'DELETE' })).status).toBe(404);
+    const many = 'm=video 9 UDP/TLS/RTP/SAVPF 0\r\na=mid:0\r\n' + Array.from({ length: 65 }, (_, i) => `a=candidate:${i} 1 udp 1 127.0.0.1 ${5000 + i} typ host\r\n`).join('');
+    expect((await patchFrag(url, { body: many })).status).toBe(413);
+    expect((await fetch(url, { method: 'DELETE' })).status).toBe(200);
+  });
+
   it('origins follow HERALD_ALLOWED_ORIGINS: another origin gets 403 and no CORS headers', async () => {
     const room = uid('whep');
     await broadcaster(open, room);
@@ -242,5 +266,17 @@ describe('WHEP with tokens (HERALD_SECRET)', () => {
     expect((await fetch(url, { method: 'DELETE', headers: { Authorization: `Bearer ${await mint('carol', 'elsewhere', ['viewer'])}` } })).status).toBe(403);
     expect((await fetch(url, { method: 'DELETE', headers: auth })).status).toBe(200);
     expect((await fetch(url, { method: 'DELETE', headers: auth })).status).toBe(404);
+  });
+
+  it('503 with Retry-After past HERALD_WHEP_MAX_SESSIONS on the instance (here 2)', async () => {
+    const room = uid('tok');
+    const b = await broadcaster(tokened, room);
+    const auth = { Authorization: `Bearer ${await mint('dave', room, ['viewer'])}` };
+    const held = [await play(tokened, room, b, auth), await play(tokened, room, b, auth)];
+    const over = await postOffer(tokened.http, room, { headers: auth });
+    expect(over.status).toBe(503);
+    expect(Number(over.headers.get('retry-after'))).toBeGreaterThan(0);
+    for (const { url } of held) expect((await fetch(url, { method: 'DELETE', headers: auth })).status).toBe(200);
+    expect((await play(tokened, room, b, auth)).res.status).toBe(201);
   });
 });
