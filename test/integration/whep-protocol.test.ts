@@ -89,6 +89,9 @@ describe('WHEP endpoint', () => {
     expect(links[1]).toBe('<stun:127.0.0.2:3478>; rel="ice-server"');
     // TURN REST credentials, minted as for SDK clients: <expiry>:<identity>.
     expect(links[2]).toMatch(/^<turn:127\.0\.0\.1:3478\?transport=udp>; rel="ice-server"; username="\d+:anonymous"; credential="[A-Za-z0-9+/=]+"; credential-type="password"$/);
+    // The session counts as a WHEP connection in /metrics.
+    const metrics = await (await fetch(`${open.http}/metrics`)).text();
+    expect(Number(/^herald_connections\{protocol="whep"\} (\d+)$/m.exec(metrics)?.[1])).toBeGreaterThanOrEqual(1);
   });
 
   it('the offer reaches the broadcaster as signal data marked whep, and candidates of a PATCH follow it', async () => {
@@ -149,6 +152,17 @@ describe('WHEP endpoint', () => {
     b.signalNoAck(room, viewer, { whep: 'end' });
     await b.nextWhere('peer-left', (m) => m.peer.id === viewer);
     expect((await fetch(url, { method: 'DELETE' })).status).toBe(404);
+  });
+
+  it('a drain ends the WHEP sessions the instance holds', async () => {
+    const server = await startHerald({ drainGraceMs: 0 });
+    const room = uid('drain');
+    const b = await broadcaster(server, room);
+    const { viewer } = await play(server, room, b);
+    expect(server.herald.whep.size).toBe(1);
+    await server.stop();
+    expect(server.herald.whep.size).toBe(0);
+    expect(server.herald.hub.isHeld(viewer)).toBe(false);
   });
 });
 
