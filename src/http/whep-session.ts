@@ -35,6 +35,7 @@ export class WhepSession implements Session {
   private answered: ((sdp: string) => void) | undefined;
   private failed: ((err: HeraldError) => void) | undefined;
   private ended = false;
+  private expiry: NodeJS.Timeout | undefined;
 
   constructor(
     private readonly hub: Hub,
@@ -67,7 +68,13 @@ export class WhepSession implements Session {
       abort.addEventListener('abort', onAbort);
       if (abort.aborted) onAbort();
       this.hub.signal(this.peerId, this.room, broadcaster.peerId, { kind: 'json', data: { description: { type: 'offer', sdp: offer }, whep: true } });
-      return await answer;
+      const sdp = await answer;
+      // As a WebSocket lives no longer than its token, a player's session ends at the token's `exp`.
+      if (this.grant?.exp !== undefined) {
+        this.expiry = setTimeout(() => void this.end('revoked'), Math.max(0, this.grant.exp * 1000 - Date.now()));
+        this.expiry.unref();
+      }
+      return sdp;
     } catch (err) {
       await this.end('closed');
       throw err;
@@ -90,6 +97,7 @@ export class WhepSession implements Session {
   async end(reason: LeaveReason = 'left'): Promise<void> {
     if (this.ended) return;
     this.ended = true;
+    clearTimeout(this.expiry);
     this.failed?.(new HeraldError('no-broadcaster', `room ${this.room} lost its broadcaster`));
     this.onEnd(this);
     await this.hub.leave(this.peerId, this.room, reason).catch(() => false);

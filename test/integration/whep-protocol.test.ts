@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Tokens } from '../../src/auth/tokens.js';
 import { startHerald, type Running } from '../helpers/herald.js';
 import { waitFor } from '../helpers/instances.js';
 import { JsonClient, uid } from '../helpers/json-client.js';
@@ -280,6 +281,16 @@ describe('WHEP with tokens (HERALD_SECRET)', () => {
     expect((await fetch(url, { method: 'DELETE', headers: { Authorization: `Bearer ${await mint('carol', 'elsewhere', ['viewer'])}` } })).status).toBe(403);
     expect((await fetch(url, { method: 'DELETE', headers: auth })).status).toBe(200);
     expect((await fetch(url, { method: 'DELETE', headers: auth })).status).toBe(404);
+  });
+
+  it('a session ends when its token expires, as a WebSocket does', async () => {
+    const room = uid('tok');
+    const b = await broadcaster(tokened, room);
+    const short = await new Tokens(SECRET).mint({ sub: 'erin', room, roles: ['viewer'], ttl: 2 });
+    const { viewer, url } = await play(tokened, room, b, { Authorization: `Bearer ${short}` });
+    const left = await b.nextWhere('peer-left', (m) => m.peer.id === viewer, 10_000);
+    expect(left.reason).toBe('revoked');
+    expect((await fetch(url, { method: 'DELETE', headers: { Authorization: `Bearer ${await mint('erin', room, ['viewer'])}` } })).status).toBe(404);
   });
 
   it('503 with Retry-After past HERALD_WHEP_MAX_SESSIONS on the instance (here 2)', async () => {
