@@ -59,6 +59,8 @@ export class WhepSession implements Session {
       if (this.ended) throw new HeraldError('unavailable', 'the session ended while it joined');
       const broadcaster = room.broadcaster;
       if (!broadcaster) throw new HeraldError('no-broadcaster', `room ${this.room} has no broadcaster`);
+      // Only the SDK's broadcaster (JSON protocol) answers a player's offer; a seed sender offers itself.
+      if (broadcaster.protocol !== 'json') throw new HeraldError('no-broadcaster', `the broadcaster of room ${this.room} (${broadcaster.protocol} protocol) cannot answer WHEP players`);
       this.broadcaster = broadcaster.peerId;
       const answer = new Promise<string>((resolve, reject) => {
         this.answered = resolve;

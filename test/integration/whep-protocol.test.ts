@@ -176,6 +176,19 @@ describe('WHEP errors (the server keeps serving after each)', () => {
     expect((await res.json()).error).toBe('no-broadcaster');
   });
 
+  it('409 at once when the broadcaster is a seed-protocol sender, which cannot answer a player', async () => {
+    const room = uid('seed');
+    const sender = await TestSocket.open(`${open.ws}/webrtc/sender/${room}`);
+    try {
+      await waitFor('the seed sender to be the broadcaster', () => open.herald.cluster.room(room)?.broadcaster !== undefined);
+      const res = await postOffer(open.http, room);
+      expect(res.status).toBe(409);
+      expect((await res.json()).message).toMatch(/seed protocol/);
+    } finally {
+      sender.ws.close();
+    }
+  });
+
   it('415 for another content type, 400 for a body that is not SDP, 413 past 64 KiB', async () => {
     const room = uid('whep');
     await broadcaster(open, room);
