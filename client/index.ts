@@ -14,6 +14,8 @@ export type { BroadcasterEvents } from './broadcaster.js';
 export type { ViewerEvents } from './viewer.js';
 export type { CallEvents } from './call.js';
 export { Broadcaster } from './broadcaster.js';
+export { WhepLink, WHEP_GATHER_CAP_MS } from './whep-link.js';
+export type { WhepLinkEvents, WhepLinkOptions, WhepSignal } from './whep-link.js';
 export { Viewer } from './viewer.js';
 export { Call } from './call.js';
 export type { JoinAck, Welcome, PeerInfo, RoleName, IceServer, ErrorCode } from '../src/protocol/json-messages.js';

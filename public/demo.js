@@ -42,15 +42,21 @@ export function shareLink(path) {
   url.search = new URLSearchParams({ room }).toString();
   const input = $('#share');
   input.value = url.href;
-  $('#copy').addEventListener('click', async () => {
+  copyButton($('#copy'), input);
+}
+
+/** A button that copies `input`'s value, and says so for a moment. */
+export function copyButton(button, input) {
+  const label = button.textContent;
+  button.addEventListener('click', async () => {
     input.select();
     try {
       await navigator.clipboard.writeText(input.value);
     } catch {
       document.execCommand('copy');
     }
-    $('#copy').textContent = 'Copied';
-    setTimeout(() => ($('#copy').textContent = 'Copy link'), 1500);
+    button.textContent = 'Copied';
+    setTimeout(() => (button.textContent = label), 1500);
   });
 }
 

@@ -112,6 +112,8 @@ const schema = z.object({
   headersTimeoutMs: int(1000).default(10000),
   requestTimeoutMs: int(1000).default(30000),
   adminOrigins: list.optional(),
+  whepAnswerTimeoutMs: int(100).default(10000),
+  whepMaxSessions: int(0).default(1000),
 });
 
 export type Config = z.infer<typeof schema>;
@@ -165,6 +167,8 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   headersTimeoutMs: 'HERALD_HEADERS_TIMEOUT_MS',
   requestTimeoutMs: 'HERALD_REQUEST_TIMEOUT_MS',
   adminOrigins: 'HERALD_ADMIN_ORIGINS',
+  whepAnswerTimeoutMs: 'HERALD_WHEP_ANSWER_TIMEOUT_MS',
+  whepMaxSessions: 'HERALD_WHEP_MAX_SESSIONS',
 };
 
 export class ConfigError extends Error {}

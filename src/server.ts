@@ -8,6 +8,7 @@ import type { Config } from './config.js';
 import { Hub } from './core/hub.js';
 import { Gateway } from './gateway/gateway.js';
 import { createApp } from './http/app.js';
+import { WhepEndpoint } from './http/whep.js';
 import { Tokens } from './auth/tokens.js';
 import { InstanceReporter } from './observability/instance-reporter.js';
 import { createLogger, type Logger } from './observability/logger.js';
@@ -41,6 +42,8 @@ export class Herald {
   readonly metrics: Metrics;
   /** @internal Publishes this instance's status and rate history for the console. */
   readonly reporter: InstanceReporter;
+  /** @internal WHEP players' sessions held here (docs/whep.md). */
+  readonly whep: WhepEndpoint;
   /** @internal Undefined in open dev mode (no HERALD_SECRET). */
   readonly tokens: Tokens | undefined;
   /**
@@ -57,7 +60,7 @@ export class Herald {
     this.log = log ?? createLogger(config.logLevel);
     this.cluster = config.redisUrl || config.redisClusterNodes || config.redisSentinels ? new RedisCluster(config, this.log) : new MemoryCluster();
     this.metrics = new Metrics({
-      connections: () => this.gateway.connectionCounts(),
+      connections: () => ({ ...this.gateway.connectionCounts(), whep: this.whep.size }),
       rooms: () => this.hub.roomCount,
       clusterUp: () => this.cluster.healthy,
     });
@@ -78,6 +81,7 @@ export class Herald {
       log: this.log,
       notReadyReason: () => this.notReadyReason(),
     });
+    this.whep = new WhepEndpoint(config, this.hub, this.tokens, this.metrics, this.log);
     this.app = createApp({
       config,
       log: this.log,
@@ -86,6 +90,7 @@ export class Herald {
       tokens: this.tokens,
       readiness: { notReadyReason: () => this.notReadyReason() },
       reporter: this.reporter,
+      whep: this.whep,
     });
     const handle = this.app.callback();
     // Short header and request deadlines, checked every second: a socket that sends partial
@@ -154,7 +159,7 @@ export class Herald {
     this.draining = true;
     this.gateway.stopAccepting();
     if (graceMs > 0) await new Promise((r) => setTimeout(r, graceMs));
-    await this.gateway.closeAll(reason, this.config.drainDeadlineMs);
+    await Promise.all([this.gateway.closeAll(reason, this.config.drainDeadlineMs), this.whep.closeAll()]);
     this.gateway.stop();
     if (this.host) {
       this.host.detach();

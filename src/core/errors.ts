@@ -11,6 +11,12 @@ export const ERROR_CODES = [
   'unavailable',
   /** The connection joined no room within HERALD_JOIN_TIMEOUT_MS. */
   'join-timeout',
+  /** WHEP: the room has no broadcaster to answer a player's offer. */
+  'no-broadcaster',
+  /** WHEP: a request body of a content type the resource does not take. */
+  'unsupported-type',
+  /** WHEP: the broadcaster did not answer a player's offer in time. */
+  'timeout',
   /** A server bug; logged. */
   'internal',
 ] as const;

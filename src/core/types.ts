@@ -6,7 +6,8 @@
 export type Role = 'broadcaster' | 'viewer' | 'peer';
 export const ROLES: readonly Role[] = ['broadcaster', 'viewer', 'peer'];
 
-export type Protocol = 'seed' | 'json' | 'peerjs';
+/** `whep`: a WHEP player's viewer session (src/http/whep-session.ts), answered by an SDK broadcaster. */
+export type Protocol = 'seed' | 'json' | 'peerjs' | 'whep';
 
 /** One peer's membership of one room, as every instance sees it. */
 export interface Member {

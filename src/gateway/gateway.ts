@@ -85,7 +85,7 @@ export class Gateway {
 
   /** Open sockets by protocol (for metrics). */
   connectionCounts(): Record<Protocol, number> {
-    const counts = { seed: 0, json: 0, peerjs: 0 };
+    const counts = { seed: 0, json: 0, peerjs: 0, whep: 0 };
     for (const s of this.sessions.keys()) counts[s.protocol]++;
     return counts;
   }

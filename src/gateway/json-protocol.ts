@@ -10,6 +10,7 @@ import {
   type JoinAck,
   type JoinMessage,
   type LeaveMessage,
+  type PeerInfo,
   type ServerMessage,
   type SignalMessage,
   type Welcome,
@@ -257,8 +258,8 @@ export class JsonConnection extends Connection implements Session {
   }
 }
 
-function info(member: Member) {
-  return { id: member.peerId, role: member.role };
+function info(member: Member): PeerInfo {
+  return member.protocol === 'whep' ? { id: member.peerId, role: member.role, whep: true } : { id: member.peerId, role: member.role };
 }
 
 /** The request id of a message that failed validation, when one can be read off it. */

@@ -14,6 +14,7 @@ import { iceServersRouter } from './ice-servers.js';
 import { metricsRouter } from './metrics.js';
 import { peerJsRouter } from './peerjs.js';
 import { staticFiles } from './static.js';
+import type { WhepEndpoint } from './whep.js';
 
 export interface AppDeps {
   config: Config;
@@ -23,10 +24,11 @@ export interface AppDeps {
   tokens: Tokens | undefined;
   readiness: Readiness;
   reporter: InstanceReporter;
+  whep: WhepEndpoint;
 }
 
 /** The Koa app: every HTTP route of docs/operations.md "HTTP endpoints", each router in its own file. */
-export function createApp({ config, log, hub, metrics, tokens, readiness, reporter }: AppDeps): Koa {
+export function createApp({ config, log, hub, metrics, tokens, readiness, reporter, whep }: AppDeps): Koa {
   const app = new Koa();
   app.silent = true;
   app.proxy = config.trustProxy !== false; // X-Forwarded-Proto/Host; the client address is request.ts clientIp
@@ -50,6 +52,7 @@ export function createApp({ config, log, hub, metrics, tokens, readiness, report
       ctx.body = { error: 'not-found', path: ctx.path };
     }
   });
+  app.use(whep.headers);
   // The same allow-list as WebSocket upgrades; a disallowed origin gets no CORS headers.
   app.use(cors({ origin: (ctx) => (originAllowed(ctx.get('origin') || undefined, config.allowedOrigins) ? ctx.get('origin') || '*' : '') }));
   const openAdmin = { trust: compileTrust(config.trustProxy), origins: config.adminOrigins };
@@ -60,6 +63,7 @@ export function createApp({ config, log, hub, metrics, tokens, readiness, report
     adminRouter(hub, tokens, openAdmin),
     peerJsRouter(config, hub, tokens, openAdmin),
     consoleRouter(hub.cluster, reporter, tokens, openAdmin),
+    whep.router(),
   ]) {
     app.use(router.routes()).use(router.allowedMethods());
   }

@@ -43,14 +43,11 @@ export class Metrics implements HubObserver {
     collectDefaultMetrics({ register: this.registry, eventLoopMonitoringPrecision: 100 });
     new Gauge({
       name: 'herald_connections',
-      help: 'Open WebSocket connections by protocol',
+      help: 'Open WebSocket connections by protocol (whep: WHEP player sessions, which have no socket)',
       labelNames: ['protocol'],
       registers,
       collect() {
-        const counts = sources.connections();
-        this.set({ protocol: 'seed' }, counts.seed);
-        this.set({ protocol: 'json' }, counts.json);
-        this.set({ protocol: 'peerjs' }, counts.peerjs);
+        for (const [protocol, n] of Object.entries(sources.connections())) this.set({ protocol }, n);
       },
     });
     new Gauge({

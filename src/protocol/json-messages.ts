@@ -113,6 +113,8 @@ export type RoleName = z.infer<typeof Role>;
 export interface PeerInfo {
   id: string;
   role: RoleName;
+  /** A WHEP player (docs/whep.md): it offers, the broadcaster answers with a complete SDP, no data channel. */
+  whep?: true;
 }
 
 export interface IceServer {
