@@ -1,6 +1,6 @@
 import type { DirectMail } from './direct.js';
 import type { Room } from './room.js';
-import type { LeaveReason, Member, PeerEvent, Role, Sequenced } from './types.js';
+import type { FanoutEvent, LeaveReason, Member, PeerEvent, Role, Sequenced } from './types.js';
 
 /** A peer's state handed from the instance that held it to the one it resumed on. */
 export interface Handoff {
@@ -88,6 +88,12 @@ export interface InstanceStatus {
  *   and synchronous; another instance: one ordered channel per instance pair and room).
  * - A member's join is reported (`memberJoined`) on every instance holding members of the
  *   room before any `send` issued after `join` resolved reaches those instances.
+ * - `fanout` of one room from one instance keeps the order of calls on every instance, and
+ *   keeps its order with `send`s to members of that room from the same instance (they share
+ *   the one ordered channel per instance pair and room). It reaches every member held when it
+ *   arrives on the member's instance exactly once, and crosses to each other instance holding
+ *   members once, not once per member. A member whose join was reported on an instance before
+ *   the fan-out arrived there receives it; one that joins later does not.
  * - Changes to one member of one room are applied in the room's own order everywhere: a late
  *   or duplicated notice never undoes a newer one. No order holds across rooms.
  *
@@ -118,6 +124,14 @@ export interface Cluster {
 
   /** Sends an event to a member wherever it lives. Local members never touch the network. */
   send(to: Member, event: PeerEvent): void;
+
+  /**
+   * Gives `event` to every member of `room` (this instance's replica), the sender included:
+   * local members in-process, each other instance holding members by one message
+   * (core/fanout.ts). Never waits on the network; a room whose cluster directory cannot be
+   * reached reaches only its local members.
+   */
+  fanout(room: Room, event: FanoutEvent): void;
 
   /**
    * Records that this instance now holds `peerId`, telling any previous holder to let go.

@@ -304,6 +304,48 @@ export class Hub implements ClusterListener {
     }, () => wait && this.directExpiry.refusedNow(fromId, toId) && bounce());
   }
 
+  // ---- fan-out to a whole room: core/fanout.ts ----
+
+  /**
+   * Binds a peer whose id the server made up and nobody addresses (y-webrtc): no claim in
+   * the cluster's peer directory (no Redis round trip), no resume token, rooms allowed.
+   */
+  connectAnonymous(peerId: string, session: Session, grant?: Grant): void {
+    if (this.peers.has(peerId)) throw new HeraldError('conflict', `peer id ${peerId} is taken`);
+    this.peers.add({
+      id: peerId,
+      identity: grant?.sub,
+      grant,
+      protocol: session.protocol,
+      session,
+      detached: undefined,
+      rooms: new Map(),
+      resumeToken: '',
+      seq: 0,
+      unacked: [],
+    });
+  }
+
+  /** True when `peerId` is in room `roomId` on this instance. */
+  isMember(peerId: string, roomId: string): boolean {
+    return this.peers.get(peerId)?.rooms.has(roomId) ?? false;
+  }
+
+  /**
+   * Publishes to every member of a room, the sender included (y-webrtc's publish):
+   * `render(members)` makes the payload from the room's member count, once for all
+   * recipients. The sender must be a member. False when it is not (nothing is sent).
+   */
+  publish(fromId: string, roomId: string, render: (members: number) => Payload): boolean {
+    const room = this.cluster.room(roomId);
+    if (!room || !this.peers.get(fromId)?.rooms.has(roomId)) return false;
+    const started = performance.now();
+    const payload = render(room.size);
+    this.cluster.fanout(room, { type: 'fanout', room: roomId, from: fromId, payload });
+    this.observer.relayed?.(payload, (performance.now() - started) / 1000);
+    return true;
+  }
+
   // ---- ClusterListener: what the cluster reports back, on every instance involved ----
 
   memberJoined(room: Room, member: Member): void {

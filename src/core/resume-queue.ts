@@ -44,6 +44,7 @@ export class ResumeQueue {
 
   /** Keeps an event for a detached peer, within the caps. */
   hold(state: PeerState, detached: Detached, event: PeerEvent): void {
+    if (event.type === 'fanout') return; // a publish is for who is there now (y-webrtc never resumes)
     // Membership notices are kept, so a resumed peer's view of its rooms is complete. They
     // are capped too: a view that needs more than `max` of them is no longer worth replaying,
     // so the resume is given up (the peer leaves its rooms now; on return it says hello
