@@ -193,6 +193,20 @@ describe('y-webrtc limits and bad input', () => {
 });
 
 describe('y-webrtc heartbeat, join timeout, drain and metrics', () => {
+  it('past the per-address cap the upgrade is refused with 429; the open socket keeps working', async () => {
+    const server = await startHerald({ maxConnectionsPerIp: 1 });
+    try {
+      const url = `${server.ws}/y-webrtc`;
+      const topic = uid('cap');
+      const a = await subscribed(url, topic);
+      expect(await refusedStatus(url)).toBe(429);
+      a.publish(topic, { ok: 1 });
+      expect(await a.nextMessage()).toMatchObject({ ok: 1, clients: 1 });
+    } finally {
+      await server.stop();
+    }
+  });
+
   it('a socket that answers no ping is dropped; one that does stays; one that subscribes nothing is closed 4408', async () => {
     const server = await startHerald({ heartbeatMs: 1000, joinTimeoutMs: 1500 });
     try {
