@@ -24,9 +24,9 @@ const here = dirname(fileURLToPath(import.meta.url));
 // The package's exports hide bin/: found from the repository root's node_modules.
 const serverJs = join(here, '..', '..', 'node_modules', 'y-webrtc', 'bin', 'server.js');
 
-/** Spawns the reference server on a free loopback port (test/helpers/loopback-listen.mjs). */
+/** Spawns the reference server on a free loopback port (bench/loopback-listen.mjs). */
 export async function startReference(): Promise<YWebrtcTarget> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', join(here, 'loopback-listen.mjs'), serverJs], {
+  const child: ChildProcess = spawn(process.execPath, ['--import', join(here, '..', '..', 'bench', 'loopback-listen.mjs'), serverJs], {
     env: { ...process.env, PORT: '0' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

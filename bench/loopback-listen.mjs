@@ -1,4 +1,4 @@
-// Preloaded into the y-webrtc reference server (node --import): whatever port it asks for,
+// Preloaded into the y-webrtc reference server (node --import; the tests and bench/ywebrtc.mjs): whatever port it asks for,
 // it listens on a free loopback port and prints it, so tests never bind a fixed or public port.
 import http from 'node:http';
 
