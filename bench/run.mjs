@@ -1,5 +1,5 @@
 #!/usr/bin/env node
-// `npm run bench [-- --quick|--smoke] [--profile] [--no-redis] [--only=main,idle,redis,profile,scale,peerjs,whep] [--heartbeat-ms=N]`
+// `npm run bench [-- --quick|--smoke] [--profile] [--no-redis] [--only=main,idle,redis,profile,scale,peerjs,whep,ywebrtc] [--heartbeat-ms=N]`
 //
 // Starts the baseline relay (bench/baseline-relay.mjs) and Herald (dist/cli.js serve), each as
 // its own process pinned to core 0, and drives them with bench/load.mjs pinned to core 1: the
@@ -719,6 +719,8 @@ async function main() {
   if (MODE !== 'smoke' && want('peerjs')) spawnSync(process.execPath, [join(HERE, 'peerjs.mjs'), `--mode=${MODE}`, ...(opt('out') ? [`--out=${opt('out')}`] : [])], { cwd: ROOT, stdio: 'inherit' });
   // WHEP players in Chromium (bench/whep.mjs): POST→201 and POST→first frame, 1 and 8 viewers.
   if (MODE !== 'smoke' && want('whep')) spawnSync(process.execPath, [join(HERE, 'whep.mjs')], { cwd: ROOT, stdio: 'inherit' });
+  // y-webrtc against its own bin/server.js: self-contained in bench/ywebrtc.mjs.
+  if (MODE !== 'smoke' && want('ywebrtc')) spawnSync(process.execPath, [join(HERE, 'ywebrtc.mjs'), `--mode=${MODE === 'quick' ? 'quick' : 'full'}`, ...(opt('out') ? [`--out=${opt('out')}`] : [])], { cwd: ROOT, stdio: 'inherit' });
 }
 
 /** `--table=<results.json>`: prints the table of a saved run again (with this version's rows). */

@@ -106,6 +106,8 @@ const schema = z.object({
   peerjsExpireMs: int(100).default(5000),
   peerjsAliveTimeoutMs: int(1000).default(90000),
   peerjsDiscovery: bool.default(false),
+  /** y-webrtc signaling endpoint (docs/y-webrtc.md); query strings are allowed on it. */
+  ywebrtcPath: z.string().regex(/^\/[^?#\s]*$/, 'must be a path starting with /').default('/y-webrtc'),
   maxSendBufferBytes: int(0).default(4 * 1024 * 1024),
   maxFragments: int(1, 16384).default(64),
   maxConnections: int(0).default(10000),
@@ -161,6 +163,7 @@ export const ENV_NAMES: Record<keyof Config, string> = {
   peerjsExpireMs: 'HERALD_PEERJS_EXPIRE_MS',
   peerjsAliveTimeoutMs: 'HERALD_PEERJS_ALIVE_TIMEOUT_MS',
   peerjsDiscovery: 'HERALD_PEERJS_DISCOVERY',
+  ywebrtcPath: 'HERALD_YWEBRTC_PATH',
   maxSendBufferBytes: 'HERALD_MAX_SEND_BUFFER_BYTES',
   maxFragments: 'HERALD_MAX_FRAGMENTS',
   maxConnections: 'HERALD_MAX_CONNECTIONS',

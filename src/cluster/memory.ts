@@ -1,7 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import type { Cluster, ClusterListener, InstanceStatus, PeerHolding, Receipt, RoomSummary } from '../core/cluster.js';
+import { fanOutLocally } from '../core/fanout.js';
 import { Room, checkAdmission } from '../core/room.js';
-import type { LeaveReason, Member, PeerEvent } from '../core/types.js';
+import type { FanoutEvent, LeaveReason, Member, PeerEvent } from '../core/types.js';
 import { LocalDelivery } from './local.js';
 import { MemoryDirectMail } from './memory-direct.js';
 
@@ -55,6 +56,10 @@ export class MemoryCluster implements Cluster {
     // One process: every member is local.
     this.local.deliver(to.peerId, event);
     receipt?.();
+  }
+
+  fanout(room: Room, event: FanoutEvent): void {
+    fanOutLocally(room, this.instanceId, event, (peerId, e) => this.local.deliver(peerId, e));
   }
 
   /** One process: a resume always finds its peer in the hub, so nothing is ever handed over. */

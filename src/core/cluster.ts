@@ -1,7 +1,7 @@
 import type { DirectMail } from './direct.js';
 import type { HeraldError } from './errors.js';
 import type { Room } from './room.js';
-import type { LeaveReason, Member, PeerEvent, Role, Sequenced } from './types.js';
+import type { FanoutEvent, LeaveReason, Member, PeerEvent, Role, Sequenced } from './types.js';
 
 /** A peer's state handed from the instance that held it to the one it resumed on. */
 export interface Handoff {
@@ -97,6 +97,12 @@ export interface InstanceStatus {
  *   delivers each event once or tells its sender (see `send`).
  * - A member's join is reported (`memberJoined`) on every instance holding members of the
  *   room before any `send` issued after `join` resolved reaches those instances.
+ * - `fanout` of one room from one instance keeps the order of calls on every instance, and
+ *   keeps its order with `send`s to members of that room from the same instance (they share
+ *   the one ordered channel per instance pair and room). It reaches every member held when it
+ *   arrives on the member's instance exactly once, and crosses to each other instance holding
+ *   members once, not once per member. A member whose join was reported on an instance before
+ *   the fan-out arrived there receives it; one that joins later does not.
  * - Changes to one member of one room are applied in the room's own order everywhere: a late
  *   or duplicated notice never undoes a newer one. No order holds across rooms.
  *
@@ -133,6 +139,14 @@ export interface Cluster {
    * `direct-expired`).
    */
   send(to: Member, event: PeerEvent, receipt?: Receipt): void;
+
+  /**
+   * Gives `event` to every member of `room` (this instance's replica), the sender included:
+   * local members in-process, each other instance holding members by one message
+   * (core/fanout.ts). Never waits on the network; a room whose cluster directory cannot be
+   * reached reaches only its local members.
+   */
+  fanout(room: Room, event: FanoutEvent): void;
 
   /**
    * Records that this instance now holds `peerId`, telling any previous holder to let go.

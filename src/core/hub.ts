@@ -3,17 +3,11 @@ import type { Cluster, ClusterListener, Handoff, Receipt, ResumeClaim } from './
 import { DirectExpiry, type QueuedDirect } from './direct.js';
 import { HeraldError } from './errors.js';
 import { allows, checkGrant, type Grant } from './grant.js';
+import { NO_ROOMS, PeerTable, type PeerState } from './peer-table.js';
 import { Presence } from './presence.js';
+import { ResumeQueue } from './resume-queue.js';
 import type { Room } from './room.js';
-import { maySignal, type LeaveReason, type Member, type Payload, type PeerEvent, type Protocol, type Role, type Sequenced, type Session } from './types.js';
-
-/** The rooms of a room-less (direct) peer: none, ever. One shared map (memory per idle peer). */
-class NoRooms extends Map<string, Role> {
-  override set(): this {
-    throw new HeraldError('forbidden', 'a room-less peer joins no rooms');
-  }
-}
-const NO_ROOMS: Map<string, Role> = new NoRooms();
+import { maySignal, type LeaveReason, type Member, type Payload, type PeerEvent, type Role, type Session } from './types.js';
 
 export interface HubOptions {
   /** 0 = no cap. */
@@ -39,37 +33,6 @@ export interface HubObserver {
   relayed?(payload: Payload, seconds: number): void;
 }
 
-interface Detached {
-  timer: NodeJS.Timeout;
-  /** Everything addressed to the peer while away, in order. */
-  queue: PeerEvent[];
-  /** Signals in `queue`, capped at `resumeQueueMax` (past it, senders are told `expired`). */
-  signals: number;
-  /** Membership notices in `queue`, capped at `resumeQueueMax` too (past it, the resume is given up). */
-  notices: number;
-  /** Senders (room + id) already told `expired`: each is told once. */
-  told: Set<string>;
-}
-
-/** One peer id held by this instance: connected (session) or waiting to resume (detached). */
-interface PeerState {
-  readonly id: string;
-  /** Token identity (`sub`); undefined in open mode. */
-  readonly identity: string | undefined;
-  /** The grant in force: that of the token the current session came with. */
-  grant: Grant | undefined;
-  protocol: Protocol;
-  session: Session | undefined;
-  detached: Detached | undefined;
-  /** Rooms this peer is in, and its role in each. */
-  readonly rooms: Map<string, Role>;
-  readonly resumeToken: string;
-  /** The last sequence number given (acknowledging sessions only). */
-  seq: number;
-  /** Given but not acknowledged, oldest first: replayed by a resume past the client's `lastSeq`. */
-  unacked: Sequenced[];
-}
-
 export interface Connected {
   peerId: string;
   resumeToken: string;
@@ -86,8 +49,8 @@ export interface Connected {
  * so each instance tells only its own peers.
  */
 export class Hub implements ClusterListener {
-  private readonly peers = new Map<string, PeerState>();
-  private readonly byResumeToken = new Map<string, PeerState>();
+  private readonly peers: PeerTable;
+  private readonly waiting: ResumeQueue;
   private readonly presence: Presence | undefined;
   private readonly directExpiry: DirectExpiry;
 
@@ -96,6 +59,14 @@ export class Hub implements ClusterListener {
     readonly options: HubOptions,
     private readonly observer: HubObserver = {},
   ) {
+    this.peers = new PeerTable(options.resumeQueueMax);
+    this.waiting = new ResumeQueue(options.resumeGraceMs, options.resumeQueueMax, {
+      graceExpired: (state) => this.graceExpired(state),
+      tellExpired: (roomId, senderId, to) => {
+        const sender = this.cluster.room(roomId)?.get(senderId);
+        if (sender) this.cluster.send(sender, { type: 'expired', room: roomId, to });
+      },
+    });
     if (options.countsIntervalMs) this.presence = new Presence(options.countsIntervalMs, (id) => this.sendCounts(id));
     this.directExpiry = new DirectExpiry(
       () => this.cluster.direct,
@@ -119,7 +90,7 @@ export class Hub implements ClusterListener {
 
   /** Ids of the peers this instance holds (operations; never on the message path). */
   peerIds(): IterableIterator<string> {
-    return this.peers.keys();
+    return this.peers.ids();
   }
 
   /** How many rooms peer `peerId` is in (0 when unknown). */
@@ -152,8 +123,8 @@ export class Hub implements ClusterListener {
       if (existing.identity !== identity) {
         throw new HeraldError('conflict', `peer id ${peerId} belongs to another identity`);
       }
-      this.expireQueue(existing);
-      this.attach(existing, session);
+      this.waiting.expire(existing);
+      this.peers.attach(existing, session);
       this.regrant(existing, grant);
       return { peerId, resumeToken: existing.resumeToken, rooms: existing.rooms };
     }
@@ -170,8 +141,7 @@ export class Hub implements ClusterListener {
       seq: 0,
       unacked: [],
     };
-    this.peers.set(peerId, state);
-    if (!direct) this.byResumeToken.set(state.resumeToken, state);
+    this.peers.add(state);
     // With a resume token the peer may be resuming from another instance, which then hands
     // over its rooms (moved here already) and the events that waited for it. The claim also
     // refuses an id that another identity holds on another instance (conflict).
@@ -180,7 +150,7 @@ export class Hub implements ClusterListener {
       // A seed peer (no resume token in that protocol) keeps its room binding wherever it reconnects.
       handoff = await this.cluster.claimPeer(peerId, { resumeToken, identity, carryRooms: session.protocol === 'seed' && resumeToken === undefined });
     } catch (err) {
-      if (this.peers.get(peerId) === state) this.unregister(state);
+      if (this.peers.get(peerId) === state) this.peers.remove(state);
       throw err;
     }
     if (!handoff) return { peerId, resumeToken: state.resumeToken, rooms: state.rooms };
@@ -190,7 +160,7 @@ export class Hub implements ClusterListener {
       // acknowledged is replayed past the client's lastSeq, then what waited.
       state.seq = handoff.seq ?? 0;
       state.unacked = handoff.unacked ?? [];
-      this.replay(state, session, lastSeq);
+      this.peers.replay(state, session, lastSeq);
       for (const event of handoff.queue) this.deliver(peerId, event);
     }
     this.regrant(state, grant);
@@ -203,12 +173,12 @@ export class Hub implements ClusterListener {
    * queued while it was away, in order: nothing lost, nothing twice.
    */
   resume(resumeToken: string, session: Session, grant?: Grant, lastSeq?: number): Connected | undefined {
-    const state = this.byResumeToken.get(resumeToken);
+    const state = this.peers.byToken(resumeToken);
     if (!state || state.identity !== grant?.sub) return undefined;
     const queued = state.detached?.queue ?? [];
-    this.attach(state, session);
-    this.replay(state, session, lastSeq);
-    for (const event of queued) this.give(state, session, event);
+    this.peers.attach(state, session);
+    this.peers.replay(state, session, lastSeq);
+    for (const event of queued) this.peers.give(state, session, event);
     this.regrant(state, grant);
     return { peerId: state.id, resumeToken, rooms: state.rooms };
   }
@@ -219,12 +189,7 @@ export class Hub implements ClusterListener {
    */
   ack(peerId: string, seq: number): boolean {
     const state = this.peers.get(peerId);
-    if (!state || seq > state.seq) return false;
-    const unacked = state.unacked;
-    let n = 0;
-    while (n < unacked.length && unacked[n]!.seq <= seq) n++;
-    if (n > 0) unacked.splice(0, n);
-    return true;
+    return state !== undefined && this.peers.ack(state, seq);
   }
 
   /**
@@ -235,12 +200,7 @@ export class Hub implements ClusterListener {
     const state = this.peers.get(peerId);
     if (!state || state.session !== session) return;
     state.session = undefined;
-    if (resumable && this.options.resumeGraceMs > 0 && state.rooms.size > 0) {
-      const timer = setTimeout(() => this.graceExpired(state), this.options.resumeGraceMs);
-      timer.unref();
-      state.detached = { timer, queue: [], signals: 0, notices: 0, told: new Set() };
-      return;
-    }
+    if (resumable && this.waiting.detach(state)) return;
     void this.forget(state, reason);
   }
 
@@ -347,6 +307,48 @@ export class Hub implements ClusterListener {
     }, () => wait && this.directExpiry.refusedNow(fromId, toId) && bounce());
   }
 
+  // ---- fan-out to a whole room: core/fanout.ts ----
+
+  /**
+   * Binds a peer whose id the server made up and nobody addresses (y-webrtc): no claim in
+   * the cluster's peer directory (no Redis round trip), no resume token, rooms allowed.
+   */
+  connectAnonymous(peerId: string, session: Session, grant?: Grant): void {
+    if (this.peers.has(peerId)) throw new HeraldError('conflict', `peer id ${peerId} is taken`);
+    this.peers.add({
+      id: peerId,
+      identity: grant?.sub,
+      grant,
+      protocol: session.protocol,
+      session,
+      detached: undefined,
+      rooms: new Map(),
+      resumeToken: '',
+      seq: 0,
+      unacked: [],
+    });
+  }
+
+  /** True when `peerId` is in room `roomId` on this instance. */
+  isMember(peerId: string, roomId: string): boolean {
+    return this.peers.get(peerId)?.rooms.has(roomId) ?? false;
+  }
+
+  /**
+   * Publishes to every member of a room, the sender included (y-webrtc's publish):
+   * `render(members)` makes the payload from the room's member count, once for all
+   * recipients. The sender must be a member. False when it is not (nothing is sent).
+   */
+  publish(fromId: string, roomId: string, render: (members: number) => Payload): boolean {
+    const room = this.cluster.room(roomId);
+    if (!room || !this.peers.get(fromId)?.rooms.has(roomId)) return false;
+    const started = performance.now();
+    const payload = render(room.size);
+    this.cluster.fanout(room, { type: 'fanout', room: roomId, from: fromId, payload });
+    this.observer.relayed?.(payload, (performance.now() - started) / 1000);
+    return true;
+  }
+
   // ---- ClusterListener: what the cluster reports back, on every instance involved ----
 
   memberJoined(room: Room, member: Member): void {
@@ -375,30 +377,8 @@ export class Hub implements ClusterListener {
   deliver(peerId: string, event: PeerEvent): void {
     const state = this.peers.get(peerId);
     if (!state) return;
-    if (state.session) {
-      this.give(state, state.session, event);
-      return;
-    }
-    const detached = state.detached;
-    if (!detached) return;
-    // Membership notices are kept, so a resumed peer's view of its rooms is complete. They
-    // are capped too: a view that needs more than `resumeQueueMax` of them is no longer worth
-    // replaying, so the resume is given up (the peer leaves its rooms now; on return it says
-    // hello afresh and joins again). Signals are capped: past the cap, senders are told.
-    if (event.type !== 'signal') {
-      if (detached.notices >= this.options.resumeQueueMax) {
-        if (detached.notices++ > this.options.resumeQueueMax) return; // given up already
-        clearTimeout(detached.timer);
-        // Not inside this delivery: it may be one of a loop over the room's members.
-        setImmediate(() => this.graceExpired(state));
-        return;
-      }
-      detached.notices++;
-      detached.queue.push(event);
-    } else if (detached.signals < this.options.resumeQueueMax) {
-      detached.signals++;
-      detached.queue.push(event);
-    } else this.bounceExpired(detached, event.room, event.from, peerId);
+    if (state.session) this.peers.give(state, state.session, event);
+    else if (state.detached) this.waiting.hold(state, state.detached, event);
   }
 
   handOff(peerId: string, claim: ResumeClaim): Handoff | undefined {
@@ -409,7 +389,7 @@ export class Hub implements ClusterListener {
     if (!byToken && !seedReconnect) return undefined;
     const queue = state.detached?.queue ?? [];
     const rooms = [...state.rooms];
-    this.unregister(state);
+    this.peers.remove(state);
     state.session?.close(4000, 'replaced');
     return { rooms, queue, unacked: state.unacked, seq: state.seq };
   }
@@ -417,7 +397,7 @@ export class Hub implements ClusterListener {
   peerTaken(peerId: string): void {
     const state = this.peers.get(peerId);
     if (!state) return;
-    this.unregister(state);
+    this.peers.remove(state);
     state.session?.close(4000, 'replaced');
   }
 
@@ -429,7 +409,7 @@ export class Hub implements ClusterListener {
     for (const member of room.members()) {
       if (member.instanceId !== this.instanceId) continue;
       const state = this.peers.get(member.peerId);
-      if (state?.session) this.give(state, state.session, event);
+      if (state?.session) this.peers.give(state, state.session, event);
     }
   }
 
@@ -463,38 +443,6 @@ export class Hub implements ClusterListener {
     return state;
   }
 
-  /** Gives an event to a session: numbered and kept until acknowledged, if it acknowledges. */
-  private give(state: PeerState, session: Session, event: PeerEvent): void {
-    if (!session.acknowledges) {
-      session.deliver(event);
-      return;
-    }
-    const seq = ++state.seq;
-    state.unacked.push({ seq, event });
-    // A client that stops acknowledging must not grow this without bound: the oldest go.
-    if (state.unacked.length > this.options.resumeQueueMax * 4) state.unacked.shift();
-    session.deliver(event, seq);
-  }
-
-  /** Gives again, with their numbers, the unacknowledged events past the client's `lastSeq`. */
-  private replay(state: PeerState, session: Session, lastSeq: number | undefined): void {
-    if (!session.acknowledges || lastSeq === undefined) {
-      state.unacked = [];
-      return;
-    }
-    this.ack(state.id, Math.min(lastSeq, state.seq));
-    for (const { seq, event } of state.unacked) session.deliver(event, seq);
-  }
-
-  private attach(state: PeerState, session: Session): void {
-    const previous = state.session;
-    if (state.detached) clearTimeout(state.detached.timer);
-    state.detached = undefined;
-    state.session = session;
-    state.protocol = session.protocol;
-    if (previous && previous !== session) previous.close(4000, 'replaced');
-  }
-
   /**
    * A session resumed or replaced with a new token: that token's grant is the one in force
    * from now on (it may be narrower than the one the peer started with). Rooms it no longer
@@ -511,43 +459,15 @@ export class Hub implements ClusterListener {
     }
   }
 
-  /** Forgets a peer on this instance (its rooms are the caller's business). */
-  private unregister(state: PeerState): void {
-    this.peers.delete(state.id);
-    this.byResumeToken.delete(state.resumeToken);
-    if (state.detached) clearTimeout(state.detached.timer);
-  }
-
   private graceExpired(state: PeerState): void {
     if (this.peers.get(state.id) !== state || state.session) return;
-    this.expireQueue(state);
+    this.waiting.expire(state);
     void this.forget(state, 'timeout');
-  }
-
-  /** Tells the senders of queued signals that they will never be delivered. */
-  private expireQueue(state: PeerState): void {
-    const detached = state.detached;
-    if (!detached) return;
-    for (const event of detached.queue) {
-      if (event.type === 'signal') this.bounceExpired(detached, event.room, event.from, state.id);
-    }
-    detached.queue.length = 0;
-    detached.signals = 0;
-    detached.notices = 0;
-  }
-
-  /** Sends `expired` to a sender once per absence of the recipient. */
-  private bounceExpired(detached: Detached, roomId: string, senderId: string, to: string): void {
-    const key = `${roomId}\n${senderId}`;
-    if (detached.told.has(key)) return;
-    detached.told.add(key);
-    const sender = this.cluster.room(roomId)?.get(senderId);
-    if (sender) this.cluster.send(sender, { type: 'expired', room: roomId, to });
   }
 
   private async forget(state: PeerState, reason: LeaveReason): Promise<void> {
     if (this.peers.get(state.id) !== state) return;
-    this.unregister(state);
+    this.peers.remove(state);
     const rooms = [...state.rooms.keys()];
     state.rooms.clear();
     // Best effort: a cluster that cannot be reached (Redis outage) must not turn a closed

@@ -9,8 +9,15 @@ export class Room {
   broadcaster: Member | undefined;
   readonly viewers = new Map<string, Member>();
   readonly peers = new Map<string, Member>();
+  /** Members per holding instance: where a fan-out must go (core/fanout.ts). */
+  private readonly perInstance = new Map<string, number>();
 
   constructor(readonly id: string) {}
+
+  /** The instances holding members of this room, each once. */
+  instanceIds(): IterableIterator<string> {
+    return this.perInstance.keys();
+  }
 
   get size(): number {
     return (this.broadcaster ? 1 : 0) + this.viewers.size + this.peers.size;
@@ -28,12 +35,23 @@ export class Room {
   /** Adds or replaces `member`; a peer holds one role per room. */
   put(member: Member): void {
     this.remove(member.peerId);
+    this.perInstance.set(member.instanceId, (this.perInstance.get(member.instanceId) ?? 0) + 1);
     if (member.role === 'broadcaster') this.broadcaster = member;
     else if (member.role === 'viewer') this.viewers.set(member.peerId, member);
     else this.peers.set(member.peerId, member);
   }
 
   remove(peerId: string): Member | undefined {
+    const gone = this.take(peerId);
+    if (gone) {
+      const n = (this.perInstance.get(gone.instanceId) ?? 1) - 1;
+      if (n > 0) this.perInstance.set(gone.instanceId, n);
+      else this.perInstance.delete(gone.instanceId);
+    }
+    return gone;
+  }
+
+  private take(peerId: string): Member | undefined {
     if (this.broadcaster?.peerId === peerId) {
       const gone = this.broadcaster;
       this.broadcaster = undefined;

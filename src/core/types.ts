@@ -7,7 +7,7 @@ export type Role = 'broadcaster' | 'viewer' | 'peer';
 export const ROLES: readonly Role[] = ['broadcaster', 'viewer', 'peer'];
 
 /** `whep`: a WHEP player's viewer session (src/http/whep-session.ts), answered by an SDK broadcaster. */
-export type Protocol = 'seed' | 'json' | 'peerjs' | 'whep';
+export type Protocol = 'seed' | 'json' | 'peerjs' | 'whep' | 'ywebrtc';
 
 /** One peer's membership of one room, as every instance sees it. */
 export interface Member {
@@ -31,7 +31,9 @@ export type Payload =
   /** `raw`, when present, is `data` as the sender's JSON text: JSON recipients get it verbatim. */
   | { kind: 'json'; data: unknown; raw?: string }
   /** A PeerJS message: its `type` and its `payload` as the sender's JSON text (undefined when absent). */
-  | { kind: 'peerjs'; type: string; payload: string | undefined };
+  | { kind: 'peerjs'; type: string; payload: string | undefined }
+  /** A y-webrtc publish: the frame every subscriber gets, as text (rendered once by the sender's adapter). */
+  | { kind: 'ywebrtc'; text: string };
 
 export type LeaveReason =
   | 'left'        // asked to leave
@@ -65,7 +67,17 @@ export type PeerEvent =
   /** A room-less message addressed by peer id (core/direct.ts). */
   | { type: 'direct'; from: string; payload: Payload }
   /** Direct messages this peer sent to `to` waited for it in vain and were dropped. */
-  | { type: 'direct-expired'; to: string };
+  | { type: 'direct-expired'; to: string }
+  /** A message to the whole room, its sender included (core/fanout.ts). */
+  | FanoutEvent;
+
+/** One publish to every member of a room (core/fanout.ts). */
+export interface FanoutEvent {
+  type: 'fanout';
+  room: string;
+  from: string;
+  payload: Payload;
+}
 
 /** A connected peer as the core sees it: somewhere to push events, something to close. */
 export interface Session {

@@ -19,6 +19,7 @@ import { Admission } from './admission.js';
 import { PeerJsConnection, PeerJsLiveness, checkPeerJsGrant, parsePeerJsQuery, peerJsPaths, refusePeerJs } from './peerjs-protocol.js';
 import { compileTrust, originAllowed } from './request.js';
 import { SeedConnection, parseSeedPath } from './seed-protocol.js';
+import { YWebrtcConnection } from './ywebrtc-protocol.js';
 import { capSendBuffer, closeSocket } from './send.js';
 
 /**
@@ -85,7 +86,7 @@ export class Gateway {
 
   /** Open sockets by protocol (for metrics). */
   connectionCounts(): Record<Protocol, number> {
-    const counts = { seed: 0, json: 0, peerjs: 0, whep: 0 };
+    const counts = { seed: 0, json: 0, peerjs: 0, whep: 0, ywebrtc: 0 };
     for (const s of this.sessions.keys()) counts[s.protocol]++;
     return counts;
   }
@@ -146,6 +147,8 @@ export class Gateway {
     }
     const json = url.pathname === '/ws';
     const peerjs = url.pathname === this.peerjsSocketPath;
+    // y-webrtc reconnects at once after a close: it is refused at the upgrade with an HTTP status, never accepted then closed.
+    const ywebrtc = url.pathname === this.config.ywebrtcPath;
     let ip = 'unknown';
     let grant: Grant | undefined;
     try {
@@ -159,7 +162,8 @@ export class Gateway {
         // A seed path names its role (and a sender its room) up front: check them here, so a
         // wrong token is refused at the upgrade. A reader's room is checked at `join|<room>`.
         if (peerjs) checkPeerJsGrant(grant, url.searchParams.get('id'));
-        const seed = json || peerjs ? undefined : parseSeedPath(url.pathname);
+        if (ywebrtc && !grant.roles.has('peer')) throw new HeraldError('forbidden', 'token does not grant the peer role');
+        const seed = json || peerjs || ywebrtc ? undefined : parseSeedPath(url.pathname);
         if (seed && typeof seed !== 'string') {
           if (seed.role === 'sender') checkGrant(grant, seed.id, 'broadcaster');
           else if (!grant.roles.has('viewer')) throw new HeraldError('forbidden', 'token does not grant the viewer role');
@@ -169,7 +173,7 @@ export class Gateway {
     } catch (err) {
       if (!isHeraldError(err)) throw err;
       this.log.info({ ip, path: url.pathname.slice(0, 200), code: err.code, reason: err.message }, 'upgrade refused');
-      this.ctx.metrics.error(err.code, json ? 'json' : peerjs ? 'peerjs' : 'seed');
+      this.ctx.metrics.error(err.code, json ? 'json' : peerjs ? 'peerjs' : ywebrtc ? 'ywebrtc' : 'seed');
       if (!json && !peerjs) return refuse(socket, httpStatusOf(err.code));
       return this.accept(req, socket, head, (ws) => {
         // PeerJS clients show ERROR's msg; browsers hide a refused handshake's status.
@@ -195,6 +199,11 @@ export class Gateway {
   private route(ws: WebSocket, url: URL, ip: string, grant: Grant | undefined): void {
     if (url.pathname === this.peerjsSocketPath) return this.routePeerJs(ws, url, ip, grant);
     this.heartbeat.watch(ws);
+    if (url.pathname === this.config.ywebrtcPath) {
+      const connection = new YWebrtcConnection(ws, this.ctx, grant);
+      this.expireWith(ws, connection, grant);
+      return this.track(connection, { ip, protocol: 'ywebrtc' });
+    }
     if (url.pathname === '/ws') {
       const connection = new JsonConnection(ws, this.ctx, grant);
       this.expireWith(ws, connection, grant);

@@ -16,6 +16,8 @@ export function toSeed(payload: Payload): SeedFrame {
   if (payload.kind === 'seed') return payload;
   // PeerJS peers share no rooms with the others; should one ever meet them, nothing is lost.
   if (payload.kind === 'peerjs') return { type: payload.type, value: payload.payload ?? '' };
+  // y-webrtc publishes travel as fan-outs, never as signals; kept whole should one ever be relayed.
+  if (payload.kind === 'ywebrtc') return { type: 'data', value: payload.text };
   const data = payload.data as Record<string, any> | null;
   if (data && typeof data === 'object') {
     const d = data.description;
@@ -36,6 +38,7 @@ export function toSeed(payload: Payload): SeedFrame {
 export function toJsonData(payload: Payload): unknown {
   if (payload.kind === 'json') return payload.data;
   if (payload.kind === 'peerjs') return { peerjs: { type: payload.type, payload: payload.payload } };
+  if (payload.kind === 'ywebrtc') return { ywebrtc: payload.text };
   const { type, value } = payload;
   if (type === 'offer' || type === 'answer') return { description: { type, sdp: value } };
   if (type === 'candid') {

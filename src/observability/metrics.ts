@@ -9,6 +9,7 @@ const PEERJS_TYPES: Record<string, string> = { OFFER: 'offer', ANSWER: 'answer',
 function relayType(payload: Payload): string {
   if (payload.kind === 'seed') return SEED_TYPES.has(payload.type) ? payload.type : 'other';
   if (payload.kind === 'peerjs') return PEERJS_TYPES[payload.type] ?? 'other';
+  if (payload.kind === 'ywebrtc') return 'publish';
   const data = payload.data as Record<string, any> | null;
   if (data && typeof data === 'object') {
     if (data.description && typeof data.description.type === 'string') {

@@ -3,7 +3,8 @@ import type { Config } from '../../config.js';
 import type { Cluster, ClusterListener, Handoff, InstanceStatus, PeerHolding, Receipt, ResumeClaim, RoomSummary } from '../../core/cluster.js';
 import { HeraldError } from '../../core/errors.js';
 import type { Room } from '../../core/room.js';
-import { eventRoom, type LeaveReason, type Member, type PeerEvent } from '../../core/types.js';
+import { fanOutLocally } from '../../core/fanout.js';
+import { eventRoom, type FanoutEvent, type LeaveReason, type Member, type PeerEvent } from '../../core/types.js';
 import type { Logger } from '../../observability/logger.js';
 import { LocalDelivery } from '../local.js';
 import { Admin } from './admin.js';
@@ -195,6 +196,17 @@ export class RedisCluster implements Cluster {
     ctx.log.warn({ type: wire.type, ...('room' in wire ? { room: wire.room } : {}) }, 'a cross-instance notice was not confirmed by its instance');
   }
 
+  fanout(room: Room, event: FanoutEvent): void {
+    const { ctx } = this;
+    fanOutLocally(room, this.instanceId, event, (peerId, e) => this.local.deliver(peerId, e));
+    // A room whose slot is away reaches its local members only (the contract: never wait).
+    if (!ctx.roomAvailable(room.id)) return;
+    // One message per other instance holding members, however many members it holds.
+    for (const instanceId of room.instanceIds()) {
+      if (instanceId !== this.instanceId) ctx.bus.publish(instanceId, { type: 'fanout', event }, room.id);
+    }
+  }
+
   claimPeer(peerId: string, resume?: ResumeClaim): Promise<Handoff | undefined> {
     return this.ctx.peers.claim(peerId, resume);
   }
@@ -229,6 +241,11 @@ export class RedisCluster implements Cluster {
       case 'deliver':
         ctx.peers.receiveEvent(wire.peer, wire.event);
         return;
+      case 'fanout': {
+        const room = ctx.replicas.get(wire.event.room)?.room;
+        if (room) fanOutLocally(room, this.instanceId, wire.event, (peerId, e) => this.local.deliver(peerId, e));
+        return;
+      }
       case 'taken':
         ctx.peers.receiveTaken(wire);
         return;

@@ -1,10 +1,10 @@
-import type { LeaveReason, Member, PeerEvent, Role, Sequenced } from '../../core/types.js';
+import type { FanoutEvent, LeaveReason, Member, PeerEvent, Role, Sequenced } from '../../core/types.js';
 
 /**
  * The messages instances publish to each other, by name. A batch (one tick's messages to one
  * channel) travels as a JSON array; a lone message as itself.
  */
-export type Wire = MemberJoined | MembersLeft | Deliver | PeerTaken | HandoffReply;
+export type Wire = MemberJoined | MembersLeft | Deliver | Fanout | PeerTaken | HandoffReply;
 
 /** A member joined room `room` at version `v`; `moved`: it only moved instance (a resume), nobody is told. */
 export interface MemberJoined {
@@ -29,6 +29,15 @@ export interface Deliver {
   type: 'deliver';
   peer: string;
   event: PeerEvent;
+}
+
+/**
+ * A publish to every member of a room (core/fanout.ts) that the receiving instance holds:
+ * one per instance, however many members it holds there.
+ */
+export interface Fanout {
+  type: 'fanout';
+  event: FanoutEvent;
 }
 
 /**
