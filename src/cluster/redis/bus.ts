@@ -124,11 +124,18 @@ export class Bus {
 
   /** One notice per instance holding members of the room, plus the previous holder of the member. */
   publishRoom(insts: string[], previous: Member | undefined, wire: RoomWire): void {
-    const text = JSON.stringify(wire);
     const targets = new Set(insts);
     if (previous) targets.add(previous.instanceId);
-    targets.delete(this.ctx.me);
-    for (const id of targets) this.enqueue(this.channel(id, wire.room), id, text, wire, undefined);
+    this.publishEach(targets, wire, wire.room);
+  }
+
+  /** Sends `wire`, serialised once, to each of `instanceIds` but this one, on `roomId`'s channels. */
+  publishEach(instanceIds: Iterable<string>, wire: Wire, roomId: string): void {
+    let text: string | undefined;
+    for (const id of instanceIds) {
+      if (id === this.ctx.me) continue;
+      this.enqueue(this.channel(id, roomId), id, (text ??= JSON.stringify(wire)), wire, undefined);
+    }
   }
 
   /**

@@ -202,9 +202,7 @@ export class RedisCluster implements Cluster {
     // A room whose slot is away reaches its local members only (the contract: never wait).
     if (!ctx.roomAvailable(room.id)) return;
     // One message per other instance holding members, however many members it holds.
-    for (const instanceId of room.instanceIds()) {
-      if (instanceId !== this.instanceId) ctx.bus.publish(instanceId, { type: 'fanout', event }, room.id);
-    }
+    ctx.bus.publishEach(room.instanceIds(), { type: 'fanout', event }, room.id);
   }
 
   claimPeer(peerId: string, resume?: ResumeClaim): Promise<Handoff | undefined> {
