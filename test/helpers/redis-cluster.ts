@@ -1,4 +1,4 @@
-import { spawn, execFile, type ChildProcess } from 'node:child_process';
+import { execFile } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -6,85 +6,30 @@ import { promisify } from 'node:util';
 import calculateSlot from 'cluster-key-slot';
 import { Redis } from 'ioredis';
 import { freePort } from './redis.js';
+import { RedisProcess } from './redis-process.js';
 
 const run = promisify(execFile);
 
-/** Every cluster node still running: killed if the test process exits first. */
-const live = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const proc of live) proc.kill('SIGKILL');
-});
-
 /** One master of a test Redis Cluster: its own process, port, cluster bus port and nodes file. */
-class Master {
-  private proc: ChildProcess | undefined;
-  private exited: Promise<void> = Promise.resolve();
-  output = '';
-
-  constructor(
-    readonly port: number,
-    private readonly busPort: number,
-    private readonly dir: string,
-  ) {}
-
-  get address(): string {
-    return `127.0.0.1:${this.port}`;
-  }
-
-  get running(): boolean {
-    return this.proc !== undefined && this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-
+class Master extends RedisProcess {
   /**
-   * Starts (again) with the same nodes file: a restart keeps its node id and slots but
-   * comes back empty (no persistence), like a cache-only master after a crash.
+   * A restart keeps the same nodes file, so it keeps its node id and slots but comes back
+   * empty (no persistence), like a cache-only master after a crash.
    */
-  async start(): Promise<void> {
-    const proc = spawn(
-      'redis-server',
-      [
-        '--port', String(this.port), '--bind', '127.0.0.1', '--protected-mode', 'no',
-        '--cluster-enabled', 'yes', '--cluster-port', String(this.busPort),
-        '--cluster-config-file', join(this.dir, `nodes-${this.port}.conf`),
-        // Fail a dead master fast, and keep serving the slots of the live ones meanwhile.
-        '--cluster-node-timeout', '2000', '--cluster-require-full-coverage', 'no',
-        '--cluster-allow-reads-when-down', 'no',
-        '--save', '', '--appendonly', 'no', '--dir', this.dir, '--loglevel', 'warning',
-      ],
-      { stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    this.proc = proc;
-    proc.stdout!.on('data', (d) => (this.output += d));
-    proc.stderr!.on('data', (d) => (this.output += d));
-    live.add(proc);
-    this.exited = new Promise((resolve) =>
-      proc.once('exit', () => {
-        live.delete(proc);
-        resolve();
-      }),
-    );
-    await waitUntil(`redis cluster node ${this.port} to answer`, async () => {
-      if (!this.running) throw new Error(`redis-server ${this.port} exited: ${this.output}`);
-      return (await this.command('PING').catch(() => '')) === 'PONG';
-    });
+  constructor(port: number, busPort: number, dir: string) {
+    super(port, () => [
+      '--port', String(port), '--bind', '127.0.0.1', '--protected-mode', 'no',
+      '--cluster-enabled', 'yes', '--cluster-port', String(busPort),
+      '--cluster-config-file', join(dir, `nodes-${port}.conf`),
+      '--cluster-node-timeout', '2000', '--cluster-require-full-coverage', 'no',
+      '--cluster-allow-reads-when-down', 'no',
+      '--save', '', '--appendonly', 'no', '--dir', dir, '--loglevel', 'warning',
+    ]);
   }
 
-  async kill(): Promise<void> {
-    if (!this.running) return;
-    this.proc!.kill('SIGKILL');
-    await this.exited;
-  }
-
-  /** One command on a fresh connection. */
+  /** One command on a fresh connection, its answer as text. */
   async command(...args: string[]): Promise<string> {
-    const client = new Redis({ port: this.port, host: '127.0.0.1', lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0, connectTimeout: 1000 });
-    client.on('error', () => {});
-    try {
-      await client.connect();
-      return String(await client.call(args[0]!, ...args.slice(1)));
-    } finally {
-      client.disconnect();
-    }
+    return String(await this.call(...args));
   }
 }
 
