@@ -7,11 +7,11 @@
 // bench/results/<timestamp>.json. See docs/performance.md for the method.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { summarizeProfile } from './profile-summary.mjs';
+import { freePort } from './free-port.mjs';
 
 const HERE = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(HERE, '..');
@@ -97,16 +97,6 @@ function pinned(core, cmd, args) {
   return TASKSET ? ['taskset', ['-c', core, cmd, ...args]] : [cmd, args];
 }
 
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.once('error', rej);
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address();
-      s.close(() => res(port));
-    });
-  });
-}
 
 /** Spawns a pinned process and resolves once a stdout/stderr line matches `ready`. */
 function startProcess(name, cmd, args, env, ready, core = SERVER_CORE, timeoutMs = 90_000) {
